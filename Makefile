@@ -1,0 +1,29 @@
+# The two quick-start commands (`make demo`, `make test`) each set up everything they need:
+# a virtual environment in .venv, the package and its dependencies, and (on first use) the
+# compiled mechanisms, which cellsweep builds itself into its cache.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export NEURON_INIT_MPI := 0
+
+.PHONY: demo test lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cellsweep validate configs/example/example.yaml
+	$(BIN)/cellsweep evaluate configs/example/example.yaml --plot results/example_traces.png
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) results build *.egg-info
