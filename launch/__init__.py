@@ -1,0 +1,1 @@
+"""Processes, command line and backends: the only layer that knows about MPI."""
