@@ -1,0 +1,471 @@
+"""Reading a cellsweep YAML config into a validated ``ModelSpec``.
+
+Every problem is collected with its key path (``cells.schema``) and raised as one ``ConfigError``
+before any NEURON object exists: files, regions, mechanisms (by SUFFIX in the .mod files or in
+NEURON), parameter names on their mechanisms, bounds, stimulus timing, eFEL feature names.
+The ``sweep:`` / ``optimise:`` / ``run:`` sections belong to the layers above and are only passed
+through here.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from cells import spec as S
+from cells.errors import MechanismError
+from cells.expressions import ExpressionError, compile_expression
+from cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
+from cells.schema import REQUIRED, Problems, Section, check_number, did_you_mean, load_yaml
+from cells.stimuli_config import read_protocols
+
+TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
+DISTRIBUTION_KEYS = {
+    "uniform": {},
+    "linear": {"intercept": 1.0, "slope_per_um": None},
+    "exponential": {"offset": 0.0, "amplitude": 1.0, "length_um": None},
+    "sigmoid": {"offset": 0.0, "amplitude": 1.0, "midpoint_um": None, "width_um": None},
+    "step": {"start_um": 0.0, "end_um": math.inf, "inside": 1.0, "outside": 0.0},
+    "expression": {},
+}
+
+
+def display_path(path: Path) -> str:
+    """A path as the user should read it in messages: relative to the working dir if possible."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_config(path, extra_parameters=()) -> tuple[S.ModelSpec, dict]:
+    """Read and validate a config file; return the model and the raw top-level mapping."""
+    path = Path(path)
+    data = load_yaml(path)
+    model = model_from_dict(data, source=display_path(path), base_dir=path.parent,
+                            extra_parameters=extra_parameters)
+    return model, data
+
+
+def model_from_dict(data: dict, source: str, base_dir: Path,
+                    extra_parameters=()) -> S.ModelSpec:
+    """Validate the ``cell``/``protocols``/``features`` parts of a config mapping.
+
+    ``extra_parameters`` are names that will be given values at evaluation time without being
+    declared under ``cell.fixed``/``cell.free`` (for example sweep axes): they are resolved and
+    validated here too, so that the set of parameters a worker can touch is fixed up front.
+    """
+    problems = Problems(source)
+    top = Section(data, "", problems)
+    for key in TOP_LEVEL:
+        top.known.add(key)
+    top.finish()
+
+    cell_sec = top.section("cell", required=True)
+    cell, mechset = _read_cell(cell_sec, base_dir, problems)
+    simulation = _read_simulation(top.section("simulation"))
+    protocols = read_protocols(top.section("protocols", required=True), base_dir, cell, mechset)
+    features = _read_features(top, protocols, problems)
+    scoring = _read_scoring(top.section("scoring"))
+    parameters = _read_parameters(cell_sec, cell, mechset, protocols, problems, extra_parameters)
+    cell_sec.finish()
+    problems.raise_if_any()
+    return S.ModelSpec(source=source, cell=cell, parameters=parameters, protocols=protocols,
+                       features=features, simulation=simulation, scoring=scoring)
+
+
+# -- cell --------------------------------------------------------------------------------------
+def _read_cell(sec: Section, base_dir: Path, problems: Problems):
+    name = sec.string("name", "cell")
+    if name and not (name[0].isalpha() and name.replace("_", "a").isalnum()):
+        sec.error("name", f"invalid cell name {name!r}; expected a letter followed by letters, "
+                          "digits or underscores (it becomes a NEURON template name)")
+    morph = sec.string("morphology")
+    morphology = None
+    if morph:
+        morphology = (base_dir / morph)
+        if morphology.suffix.lower() not in (".swc", ".asc"):
+            sec.error("morphology", f"unsupported morphology format {morphology.suffix!r}; "
+                                    "expected a .swc or .asc file")
+        elif not morphology.is_file():
+            sec.error("morphology", f"file not found: {display_path(morphology)}")
+        else:
+            from cells.morphology_check import check_morphology
+
+            for issue in check_morphology(morphology):
+                if issue.severity == "error":
+                    sec.error("morphology", str(issue))
+    mech_dir = None
+    mechs_text = sec.string("mechanisms_dir", None)
+    mechset = None
+    if mechs_text:
+        mech_dir = (base_dir / mechs_text)
+        if not mech_dir.is_dir():
+            sec.error("mechanisms_dir", f"directory not found: {display_path(mech_dir)}")
+            mech_dir = None
+    try:
+        mechset = read_mechanism_set(mech_dir)
+    except MechanismError as exc:
+        sec.error("mechanisms_dir", str(exc))
+        mechset = read_mechanism_set(None)
+
+    axon_sec = sec.section("axon")
+    axon = S.Axon(replace=axon_sec.boolean("replace", False),
+                  stub_length_um=axon_sec.number("stub_length_um", 60.0, gt=0),
+                  nseg_frequency_um=axon_sec.number("nseg_frequency_um", 40.0, gt=0))
+    axon_sec.finish()
+
+    regions = _read_regions(sec.section("regions"))
+    region_names = set(S.BASE_REGIONS) | {r.name for r in regions}
+    disc = _read_discretisation(sec.section("discretisation"), region_names)
+    insert = _read_insert(sec.section("insert"), region_names, mechset)
+    distributions = _read_distributions(sec.section("distributions"))
+    cell = S.CellSpec(name=name or "cell", morphology=morphology, mechanisms_dir=mech_dir,
+                      axon=axon, discretisation=disc, regions=regions, insert=insert,
+                      distributions=distributions)
+    return cell, mechset
+
+
+def _read_regions(sec: Section) -> tuple:
+    regions = []
+    for name, value in sec.items():
+        path = sec.key_path(name)
+        if name in S.BASE_REGIONS:
+            sec.error(name, f"region name {name!r} is built in; choose another name")
+            continue
+        r = Section(value, path, sec.problems)
+        within = r.string("within", choices=S.BASE_REGIONS)
+        lo = r.number("min_distance_um", 0.0, ge=0)
+        hi = r.number("max_distance_um", math.inf) if r.has("max_distance_um") else math.inf
+        if lo is not None and hi is not None and not lo < hi:
+            r.error("max_distance_um", f"expected max_distance_um > min_distance_um ({lo:g}), "
+                                       f"found {hi:g}")
+        r.finish()
+        regions.append(S.Region(name=name, within=within or "all", min_distance_um=lo or 0.0,
+                                max_distance_um=hi if hi is not None else math.inf))
+    return tuple(regions)
+
+
+def _read_discretisation(sec: Section, region_names: set) -> S.Discretisation:
+    rule = sec.string("rule", "d_lambda", choices=("d_lambda", "length", "none"))
+    nseg_sec = sec.section("nseg")
+    overrides = []
+    for region, value in nseg_sec.items():
+        if region not in region_names:
+            nseg_sec.error(region, f"unknown region {region!r}; expected one of "
+                                   f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
+            continue
+        n = check_number(value, nseg_sec.key_path(region), sec.problems, ge=1, le=32767, integer=True)
+        if n is not None:
+            overrides.append((region, n))
+    disc = S.Discretisation(rule=rule or "d_lambda",
+                            d_lambda=sec.number("d_lambda", 0.1, gt=0),
+                            frequency_hz=sec.number("frequency_hz", 100.0, gt=0),
+                            length_um=sec.number("length_um", 40.0, gt=0),
+                            nseg=tuple(overrides))
+    sec.finish()
+    return disc
+
+
+def _read_insert(sec: Section, region_names: set, mechset) -> tuple:
+    out = []
+    density = mechset.density()
+    for region, names in sec.items():
+        path = sec.key_path(region)
+        if region not in region_names:
+            sec.error(region, f"unknown region {region!r}; expected one of "
+                              f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
+            continue
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list):
+            sec.error(region, "expected a list of mechanism names")
+            continue
+        good = []
+        for i, name in enumerate(names):
+            if name not in density:
+                where = f"{path}[{i}]"
+                known = sorted(density)
+                sec.problems.add(where, f"unknown mechanism {name!r}; expected a SUFFIX of a .mod "
+                                 f"file in the mechanisms_dir or a NEURON built-in "
+                                 f"({', '.join(known)})" + did_you_mean(name, known))
+            else:
+                good.append(name)
+        out.append((region, tuple(good)))
+    return tuple(out)
+
+
+def _read_distributions(sec: Section) -> tuple:
+    out = []
+    for name, value in sec.items():
+        d = Section(value, sec.key_path(name), sec.problems)
+        kind = d.string("kind", choices=tuple(DISTRIBUTION_KEYS))
+        distance = d.string("distance", "path", choices=("path", "euclidean"))
+        coefficients, expression = [], ""
+        if kind == "expression":
+            expression = d.string("expression") or ""
+            if expression:
+                try:
+                    compile_expression(expression)
+                except ExpressionError as exc:
+                    d.error("expression", str(exc))
+        elif kind:
+            for key, default in DISTRIBUTION_KEYS[kind].items():
+                v = d.number(key, REQUIRED if default is None else default)
+                if v is not None:
+                    coefficients.append((key, v))
+        d.finish()
+        out.append(S.Distribution(name=name, kind=kind or "uniform",
+                                  coefficients=tuple(coefficients), expression=expression,
+                                  distance=distance or "path"))
+    return tuple(out)
+
+
+# -- parameters --------------------------------------------------------------------------------
+def resolve_parameter(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | str:
+    """Decide where a parameter name points; return a Parameter skeleton or an error text."""
+    head, _, rest = name.partition(".")
+    if not rest:
+        if name in S.GLOBAL_NAMES or name in mechset.global_variables():
+            return S.Parameter(name=name, kind="global", variable=name)
+        return (f"unknown global parameter {name!r}; expected celsius, v_init, a GLOBAL of a "
+                "mechanism, or <variable>.<region>" + did_you_mean(name, list(S.GLOBAL_NAMES)
+                                                                  + sorted(mechset.global_variables())))
+    if head == "sim":
+        if rest not in S.SIM_NAMES:
+            return f"unknown simulation setting {rest!r}; expected one of {', '.join(S.SIM_NAMES)}"
+        return S.Parameter(name=name, kind="sim", variable=rest)
+    if head == "nseg":
+        regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
+        if rest in S.NSEG_NAMES or rest in regions:
+            return S.Parameter(name=name, kind="nseg", variable=rest,
+                               region=rest if rest in regions else "")
+        return (f"unknown discretisation setting {rest!r}; expected one of "
+                f"{', '.join(S.NSEG_NAMES)} or a region name")
+    protocol = next((p for p in protocols if p.name == head), None)
+    if protocol is not None:
+        stim_name, _, field = rest.partition(".")
+        stim = next((s for s in protocol.stimuli if s.name == stim_name), None)
+        if stim is None:
+            return (f"protocol {head!r} has no stimulus {stim_name!r}; expected one of "
+                    f"{', '.join(s.name for s in protocol.stimuli)}")
+        if field not in dict(stim.values):
+            return (f"stimulus {head}.{stim_name} has no number {field!r}; expected one of "
+                    f"{', '.join(k for k, _ in stim.values)}")
+        return S.Parameter(name=name, kind="protocol", variable=field, region=head, target=stim_name)
+    variable, region = head, rest
+    regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
+    if region not in regions:
+        return (f"unknown region {region!r}; expected one of {', '.join(sorted(regions))}"
+                + did_you_mean(region, regions))
+    if variable == "Ra":
+        if cell.region(region) is not None:
+            return "Ra is a section property; set it on a built-in region, not a distance region"
+        return S.Parameter(name=name, kind="section", variable=variable, region=region)
+    if variable in SECTION_VARIABLES:
+        return S.Parameter(name=name, kind="range", variable=variable, region=region)
+    providers = mechset.range_variables()
+    if variable not in providers:
+        return (f"unknown variable {variable!r}; expected cm, Ra or a RANGE variable of a "
+                "mechanism (name_suffix, e.g. gbar_na_t)" + did_you_mean(variable, sorted(providers)))
+    owner = providers[variable]
+    if not _inserted_over(owner, variable, region, cell, mechset):
+        return (f"{variable} belongs to {owner}, which is not inserted in every section of region "
+                f"{region!r}; add it under cell.insert.{region} (or a region containing it)")
+    return S.Parameter(name=name, kind="range", variable=variable, region=region)
+
+
+def _region_within(inner: str, outer: str, cell: S.CellSpec) -> bool:
+    if inner == outer or outer == "all":
+        return True
+    custom = cell.region(inner)
+    return custom is not None and (custom.within == outer or outer == "all")
+
+
+def _inserted_over(owner: str, variable: str, region: str, cell, mechset) -> bool:
+    for inserted_region, names in cell.insert:
+        if not _region_within(region, inserted_region, cell):
+            continue
+        for mech in names:
+            if mech == owner:
+                return True
+            if owner.endswith("_ion") and owner[:-4] in mechset.mechanisms[mech].ions:
+                return True
+    return False
+
+
+def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra) -> tuple:
+    params = []
+    seen = set()
+    for group in ("fixed", "free"):
+        g = sec.section(group)
+        for name, value in g.items():
+            path = g.key_path(name)
+            resolved = resolve_parameter(name, cell, mechset, protocols)
+            if isinstance(resolved, str):
+                problems.add(path, resolved)
+                continue
+            if name in seen:
+                problems.add(path, "declared twice (under both fixed and free)")
+                continue
+            seen.add(name)
+            param = _read_value(group, value, path, resolved, cell, problems)
+            if param is not None:
+                params.append(param)
+    for name in extra:
+        if name in seen:
+            continue
+        resolved = resolve_parameter(name, cell, mechset, protocols)
+        if isinstance(resolved, str):
+            problems.add(name, resolved)
+            continue
+        seen.add(name)
+        params.append(resolved)
+    return tuple(sorted(params, key=lambda p: _application_rank(p, cell)))
+
+
+def _application_rank(param: S.Parameter, cell) -> int:
+    """Broader regions first, so ``g_pas.apical`` overrides ``g_pas.all`` whatever the file order."""
+    if param.kind != "range":
+        return 0
+    if param.region == "all":
+        return 1
+    return 2 if param.region in S.BASE_REGIONS else 3
+
+
+def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Parameter | None:
+    from dataclasses import replace
+
+    if group == "fixed" and not isinstance(value, dict):
+        v = check_number(value, path, problems)
+        return None if v is None else replace(param, value=v)
+    sec = Section(value, path, problems)
+    dist = sec.string("distribution", "")
+    if dist and param.kind != "range":
+        sec.error("distribution", "a distribution applies to range variables only")
+    elif dist and cell.distribution(dist) is None:
+        names = [d.name for d in cell.distributions]
+        sec.error("distribution", f"unknown distribution {dist!r}; expected one of "
+                                  f"{', '.join(names) or '(none defined under cell.distributions)'}"
+                  + did_you_mean(dist, names))
+    if group == "fixed":
+        v = sec.number("value")
+        sec.finish()
+        return replace(param, value=v, distribution=dist or "")
+    low, high = sec.number("low"), sec.number("high")
+    log = sec.boolean("log", False)
+    default = sec.number("default", None)
+    sec.finish()
+    if low is None or high is None:
+        return None
+    if not low < high:
+        problems.add(path, f"expected low < high, found low={low:g}, high={high:g}")
+        return None
+    if log and low <= 0:
+        problems.add(path, f"log-scaled bounds must be positive, found low={low:g}")
+        return None
+    if default is None:
+        default = math.sqrt(low * high) if log else (low + high) / 2
+    elif not low <= default <= high:
+        problems.add(f"{path}.default", f"expected a value within [{low:g}, {high:g}], found {default:g}")
+    return replace(param, value=default, low=low, high=high, log=log, distribution=dist or "")
+
+
+# -- simulation, features, scoring -------------------------------------------------------------
+def _read_simulation(sec: Section) -> S.Simulation:
+    sim = S.Simulation(cvode=sec.boolean("cvode", True), atol=sec.number("atol", 1e-3, gt=0),
+                       rtol=sec.number("rtol", 0.0, ge=0), dt_ms=sec.number("dt_ms", 0.025, gt=0))
+    sec.finish()
+    return sim
+
+
+def _read_scoring(sec: Section) -> S.Scoring:
+    scoring = S.Scoring(missing_penalty=sec.number("missing_penalty", 250.0, ge=0),
+                        max_score=sec.number("max_score", None, gt=0))
+    sec.finish()
+    return scoring
+
+
+_efel_names = None
+
+
+def efel_feature_names() -> list[str]:
+    global _efel_names
+    if _efel_names is None:
+        import efel
+
+        _efel_names = sorted(efel.get_feature_names())
+    return _efel_names
+
+
+def efel_setting_names() -> dict:
+    import dataclasses
+
+    import efel
+
+    return {f.name: f.type for f in dataclasses.fields(efel.Settings)}
+
+
+def _read_features(top: Section, protocols, problems) -> tuple:
+    out, names = [], set()
+    entries = top.sequence("features", [])
+    known = efel_feature_names()
+    settings_types = efel_setting_names()
+    for i, entry in enumerate(entries):
+        f = Section(entry, f"features[{i}]", problems)
+        proto_name = f.string("protocol")
+        protocol = next((p for p in protocols if p.name == proto_name), None)
+        if proto_name and protocol is None:
+            f.error("protocol", f"unknown protocol {proto_name!r}; expected one of "
+                                f"{', '.join(p.name for p in protocols)}"
+                    + did_you_mean(proto_name, [p.name for p in protocols]))
+        recording = f.string("recording", "soma")
+        if protocol is not None and recording not in [r.name for r in protocol.recordings]:
+            recs = [r.name for r in protocol.recordings]
+            f.error("recording", f"protocol {proto_name!r} has no recording {recording!r}; "
+                                 f"expected one of {', '.join(recs)}" + did_you_mean(recording, recs))
+        efel_name = f.string("efel")
+        if efel_name and efel_name not in known:
+            f.error("efel", f"unknown eFEL feature {efel_name!r}" + did_you_mean(efel_name, known)
+                    + " (the full list: efel.get_feature_names())")
+        mean = f.number("mean")
+        std = f.number("std", gt=0)
+        settings = []
+        threshold = f.number("threshold_mV", None)
+        if threshold is not None:
+            settings.append(("Threshold", threshold))
+        interp = f.number("interp_step_ms", None, gt=0)
+        if interp is not None:
+            settings.append(("interp_step", interp))
+        s = f.section("settings")
+        for key, value in s.items():
+            if key not in settings_types:
+                s.error(key, "unknown eFEL setting" + did_you_mean(key, list(settings_types)))
+            elif not isinstance(value, (int, float, str, bool)):
+                s.error(key, f"expected a number, string or boolean, found {value!r}")
+            else:
+                settings.append((key, value))
+        window = f.sequence("window_ms", None) or (protocol.window_ms if protocol else (0, 1))
+        if len(window) != 2 or not all(isinstance(w, (int, float)) for w in window) \
+                or not window[0] < window[1]:
+            f.error("window_ms", f"expected [start, end] with start < end, found {window!r}")
+        elif protocol is not None and window[1] > protocol.tstop_ms:
+            f.error("window_ms", f"window end {window[1]:g} ms is after the end of protocol "
+                                 f"{proto_name!r} ({protocol.tstop_ms:g} ms)")
+        current = f.number("stimulus_current_nA", None)
+        if current is None and protocol is not None:
+            current = protocol.stimulus_current_nA
+        weight = f.number("weight", 1.0, ge=0)
+        name = f.string("name", None) or f"{proto_name}.{recording}.{efel_name}"
+        if name in names:
+            f.error("name", f"feature name {name!r} is used twice; give one of them a distinct "
+                            "'name'")
+        names.add(name)
+        f.finish()
+        if None not in (proto_name, efel_name, mean, std) and protocol is not None:
+            out.append(S.Feature(name=name, protocol=proto_name, recording=recording,
+                                 efel=efel_name, mean=mean, std=std,
+                                 window_ms=(float(window[0]), float(window[1])),
+                                 settings=tuple(settings), stimulus_current_nA=current,
+                                 weight=weight))
+    return tuple(out)

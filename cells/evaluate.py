@@ -1,0 +1,150 @@
+"""One evaluation: a parameter mapping in, feature values, scores, status and timings out.
+
+This is the unit of work every sweep and optimisation repeats. Inputs and outputs are plain,
+picklable data. The NEURON cell is built once per process (per model) and re-parameterised;
+global NEURON state is reset before every protocol, and a failure becomes a status with its
+reason instead of an exception:
+
+- ``ok``: simulated; features computed (a feature eFEL cannot compute is *missing*: NaN value,
+  penalty score, listed in ``missing``)
+- ``nan``: a recorded trace had non-finite samples (NEURON and eFEL do not raise on those)
+- ``error``: a Python or hoc exception; ``message`` holds its type and text
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cells import features as F
+from cells import spec as S
+from cells.neuron_cell import NeuronCell
+from cells.protocols import run_protocol
+
+STATUSES = ("ok", "nan", "error")
+
+
+@dataclass
+class Evaluation:
+    params: dict
+    status: str = "ok"
+    message: str = ""
+    features: dict = field(default_factory=dict)    # name -> float, NaN when missing
+    scores: dict = field(default_factory=dict)      # name -> float (penalty when missing)
+    missing: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)     # seconds: build, parameters, simulate, ...
+    nseg: dict = field(default_factory=dict)        # region -> number of segments
+    traces: dict | None = None                      # protocol -> recording -> (t, values)
+
+    @property
+    def total_score(self) -> float:
+        return float(sum(self.scores.values()))
+
+
+class _Worker:
+    """The per-process state for one model: its cell and its feature grouping."""
+
+    def __init__(self, model: S.ModelSpec):
+        self.model = model
+        self.cell = NeuronCell(model)
+        self.groups = F.feature_groups(model.features)
+        self.section_count = _live_sections(self.cell.h)
+
+
+_workers: dict = {}
+
+
+def _live_sections(h) -> int:
+    return sum(1 for _ in h.allsec())
+
+
+def _worker(model: S.ModelSpec, fresh: bool) -> tuple[_Worker, float]:
+    if fresh:
+        drop_cells()
+    last = _workers.get("last")
+    worker = last if last is not None and last.model is model else _workers.get(model)
+    if worker is not None:
+        _workers["last"] = worker
+        return worker, 0.0
+    if _workers:
+        drop_cells()          # one model per process: never simulate another model's sections
+    start = time.perf_counter()
+    worker = _Worker(model)
+    _workers[model] = _workers["last"] = worker
+    return worker, time.perf_counter() - start
+
+
+def drop_cells() -> None:
+    """Forget every built cell (its sections are freed with the last reference)."""
+    _workers.clear()
+
+
+def full_values(model: S.ModelSpec, params: dict) -> dict:
+    """Defaults of every declared parameter, overridden by ``params``; unknown names raise."""
+    values = model.default_values()
+    unknown = [k for k in params if k not in values]
+    if unknown:
+        raise KeyError(f"parameter(s) {', '.join(map(repr, unknown))} are not declared in "
+                       f"{model.source}; declared: {', '.join(values)}")
+    values.update({k: float(v) for k, v in params.items()})
+    return values
+
+
+def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
+             fresh: bool = False) -> Evaluation:
+    """Evaluate one parameter set; never raises for a bad parameter set."""
+    start = time.perf_counter()
+    result = Evaluation(params=dict(params))
+    timings = result.timings = {"build": 0.0, "parameters": 0.0, "simulate": 0.0, "features": 0.0}
+    try:
+        values = full_values(model, params)
+        worker, timings["build"] = _worker(model, fresh)
+        cell = worker.cell
+        mark = time.perf_counter()
+        cell.apply(values)
+        result.nseg = cell.nseg_by_region()
+        timings["parameters"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        responses = {p.name: run_protocol(cell, p, values, model.simulation)
+                     for p in model.protocols}
+        timings["simulate"] = time.perf_counter() - mark
+        if traces:
+            result.traces = responses
+        bad = _non_finite(responses)
+        if bad:
+            result.status, result.message = "nan", bad
+        else:
+            mark = time.perf_counter()
+            raw = F.compute(model.features, worker.groups, responses)
+            result.features, result.scores, result.missing = F.summarise(model.features, raw,
+                                                                         model.scoring)
+            timings["features"] = time.perf_counter() - mark
+        leaked = _live_sections(cell.h) - worker.section_count
+        if leaked:
+            drop_cells()
+            raise RuntimeError(f"{leaked} NEURON section(s) leaked during the evaluation")
+    except Exception as exc:  # noqa: BLE001 - every failure of a parameter set is data
+        result.status = "error"
+        result.message = f"{type(exc).__name__}: {exc}".strip()
+    if result.status != "ok":
+        result.features = {f.name: math.nan for f in model.features}
+        result.scores = {f.name: model.scoring.missing_penalty for f in model.features}
+        result.missing = [f.name for f in model.features]
+    timings["total"] = time.perf_counter() - start
+    timings["overhead"] = timings["total"] - sum(timings[k] for k in
+                                                 ("build", "parameters", "simulate", "features"))
+    return result
+
+
+def _non_finite(responses: dict) -> str:
+    for protocol, recs in responses.items():
+        for name, (t, v) in recs.items():
+            bad = ~np.isfinite(v)
+            if bad.any():
+                first = float(t[np.argmax(bad)]) if len(t) == len(v) else float("nan")
+                return (f"{protocol}.{name}: {int(bad.sum())} of {v.size} samples are not finite "
+                        f"(first at t={first:g} ms)")
+    return ""

@@ -1,0 +1,265 @@
+"""NMODL mechanism sets: what they define, compiling them once per content hash, loading them.
+
+A model's ``.mod`` folder is compiled with ``nrnivmodl`` into a cache directory keyed by the hash of
+the files' contents, the NEURON version and the machine (never into the source folder). A file
+lock makes concurrent processes (local workers, MPI ranks on one node) wait for the one that
+builds; launchers may also build on one rank first and broadcast the outcome. The build happens in
+a temporary directory that is renamed into place, so a killed build never leaves a half-built
+library that looks finished.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from cells.errors import MechanismError
+
+# NEURON's own mechanisms that configs commonly use, with their settable names (checked
+# against NEURON itself by tests/cells/test_mechanisms.py).
+BUILTIN_DENSITY = {
+    "pas": {"range": ["g", "e", "i"], "global": []},
+    "hh": {"range": ["gnabar", "gkbar", "gl", "el", "gna", "gk", "il", "m", "h", "n"],
+           "global": []},
+    "extracellular": {"range": [], "global": []},
+}
+ION_VARIABLES = {ion: [f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}"] for ion in ("na", "k", "ca", "cl")}
+BUILTIN_POINT = {"IClamp", "SEClamp", "VClamp", "ExpSyn", "Exp2Syn", "AlphaSynapse", "NetStim"}
+SECTION_VARIABLES = {"cm", "Ra", "diam"}  # settable without inserting anything ("L" is geometry)
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """What one mechanism offers to configs: its name and settable variable names."""
+
+    name: str
+    kind: str                 # "density" | "point" | "artificial"
+    range_names: tuple        # without the suffix
+    global_names: tuple
+    ions: tuple               # ions it uses (their e<ion> etc. become settable)
+    source: str = ""          # file that defines it ("" for NEURON built-ins)
+
+    def full_range_names(self) -> list[str]:
+        return [f"{n}_{self.name}" for n in self.range_names]
+
+    def full_global_names(self) -> list[str]:
+        return [f"{n}_{self.name}" for n in self.global_names]
+
+
+@dataclass
+class MechanismSet:
+    """Every mechanism available to a model: NEURON's built-ins plus a folder of .mod files."""
+
+    directory: Path | None
+    mechanisms: dict = field(default_factory=dict)
+
+    def density(self) -> dict:
+        return {k: m for k, m in self.mechanisms.items() if m.kind == "density"}
+
+    def point_processes(self) -> set:
+        return {k for k, m in self.mechanisms.items() if m.kind != "density"}
+
+    def range_variables(self) -> dict:
+        """Map full range-variable name (``gbar_na_t``, ``ena``) to the mechanism providing it."""
+        out = {}
+        for mech in self.density().values():
+            for full in mech.full_range_names():
+                out[full] = mech.name
+            for ion in mech.ions:
+                for name in ION_VARIABLES.get(ion, [f"e{ion}", f"{ion}i", f"{ion}o"]):
+                    out.setdefault(name, f"{ion}_ion")
+        return out
+
+    def global_variables(self) -> set:
+        return {g for m in self.mechanisms.values() for g in m.full_global_names()}
+
+
+# -- parsing -----------------------------------------------------------------------------------
+_COMMENT_BLOCK = re.compile(r"^\s*COMMENT\b.*?^\s*ENDCOMMENT\b", re.S | re.M)
+_BLOCK = r"\b{name}\b[^{{]*\{{(?P<body>[^}}]*)\}}"
+
+
+def _strip_comments(text: str) -> str:
+    text = _COMMENT_BLOCK.sub("", text)
+    return "\n".join(line.split(":", 1)[0] for line in text.splitlines())
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in re.split(r"[\s,]+", text.strip()) if n]
+
+
+def parse_mod(path: Path) -> Mechanism:
+    """Read a .mod file's NEURON block (and PARAMETER block) without compiling it."""
+    try:
+        text = _strip_comments(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError as exc:
+        raise MechanismError(f"{path}: cannot read ({exc})") from None
+    neuron_block = re.search(_BLOCK.format(name="NEURON"), text)
+    if not neuron_block:
+        raise MechanismError(f"{path}: no NEURON block found; a .mod file must declare "
+                             "SUFFIX or POINT_PROCESS in a NEURON {{ }} block")
+    body = neuron_block.group("body")
+    kind, name = None, None
+    for keyword, k in (("SUFFIX", "density"), ("POINT_PROCESS", "point"),
+                       ("ARTIFICIAL_CELL", "artificial")):
+        m = re.search(rf"\b{keyword}\s+(\w+)", body)
+        if m:
+            kind, name = k, m.group(1)
+            break
+    if name is None:
+        raise MechanismError(f"{path}: NEURON block has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL")
+    range_names, global_names, ions = [], [], []
+    for stmt in re.finditer(r"\b(RANGE|GLOBAL|NONSPECIFIC_CURRENT)\b([^\n]*)", body):
+        target = global_names if stmt.group(1) == "GLOBAL" else range_names
+        target.extend(_names(stmt.group(2)))
+    for stmt in re.finditer(r"\bUSEION\s+(\w+)", body):
+        ions.append(stmt.group(1))
+    declared = set(range_names) | set(global_names)
+    # PARAMETERs not declared RANGE are GLOBAL in NMODL; STATEs are range variables
+    for block, target in (("PARAMETER", global_names), ("STATE", range_names)):
+        m = re.search(_BLOCK.format(name=block), text)
+        if not m:
+            continue
+        for line in m.group("body").splitlines():
+            first = re.match(r"\s*([A-Za-z_]\w*)", line)
+            if first and first.group(1) not in declared and first.group(1) not in ions:
+                target.append(first.group(1))
+                declared.add(first.group(1))
+    return Mechanism(name=name, kind=kind, range_names=tuple(dict.fromkeys(range_names)),
+                     global_names=tuple(dict.fromkeys(global_names)), ions=tuple(ions),
+                     source=path.name)
+
+
+def mod_files(directory: Path) -> list[Path]:
+    return sorted(p for p in Path(directory).glob("*.mod") if p.is_file())
+
+
+def read_mechanism_set(directory: Path | None) -> MechanismSet:
+    """The built-ins plus every .mod file in ``directory``; duplicate names are an error."""
+    mechs = {name: Mechanism(name, "density", tuple(d["range"]), tuple(d["global"]),
+                             ("na", "k") if name == "hh" else ())
+             for name, d in BUILTIN_DENSITY.items()}
+    for name in BUILTIN_POINT:
+        mechs[name] = Mechanism(name, "point", (), (), ())
+    if directory is not None:
+        for path in mod_files(directory):
+            mech = parse_mod(path)
+            if mech.name in mechs:
+                where = mechs[mech.name].source or "NEURON's built-in mechanisms"
+                raise MechanismError(f"{path}: mechanism {mech.name!r} is already defined by {where}")
+            mechs[mech.name] = mech
+    return MechanismSet(directory=Path(directory) if directory else None, mechanisms=mechs)
+
+
+# -- building ----------------------------------------------------------------------------------
+def content_hash(directory: Path) -> str:
+    """Hash of the .mod contents, NEURON version and machine: the key of a build."""
+    digest = hashlib.sha256()
+    try:
+        neuron_version = metadata.version("neuron")
+    except metadata.PackageNotFoundError:
+        neuron_version = "unknown"
+    digest.update(f"neuron={neuron_version};machine={platform.machine()};".encode())
+    for path in mod_files(directory):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    env = os.environ.get("CELLSWEEP_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cellsweep"
+
+
+def _nrnivmodl() -> str:
+    local = Path(sys.executable).parent / "nrnivmodl"
+    found = str(local) if local.exists() else shutil.which("nrnivmodl")
+    if not found:
+        raise MechanismError("nrnivmodl not found next to the Python interpreter or on PATH; "
+                             "install NEURON (pip install neuron)")
+    return found
+
+
+def _library(build_dir: Path) -> Path | None:
+    for candidate in sorted(build_dir.glob("*/libnrnmech.so")) + \
+            sorted(build_dir.glob("*/.libs/libnrnmech.so")):
+        return candidate
+    return None
+
+
+def build(directory: Path) -> Path:
+    """Compile ``directory``'s .mod files unless a build of the same content exists; return it."""
+    directory = Path(directory)
+    files = mod_files(directory)
+    if not files:
+        raise MechanismError(f"{directory}: no .mod files found")
+    root = cache_root() / "mechanisms"
+    root.mkdir(parents=True, exist_ok=True)
+    key = content_hash(directory)
+    final = root / key
+    if (final / "BUILD_OK").exists():
+        return final
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # others wait here for the builder's outcome
+        if (final / "BUILD_OK").exists():
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=root))
+        try:
+            src = tmp / "mod"
+            src.mkdir()
+            for path in files:
+                shutil.copy2(path, src / path.name)
+            proc = subprocess.run([_nrnivmodl(), "mod"], cwd=tmp, capture_output=True, text=True,
+                                  env={**os.environ, "NEURON_INIT_MPI": "0"})
+            if proc.returncode != 0 or _library(tmp) is None:
+                raise MechanismError(_compile_message(directory, proc.stdout + proc.stderr))
+            (tmp / "BUILD_OK").write_text(key + "\n")
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _compile_message(directory: Path, output: str) -> str:
+    culprits = sorted(set(re.findall(r"([\w.-]+\.mod)", output)) & {p.name for p in mod_files(directory)})
+    lines = [line for line in output.splitlines() if line.strip()]
+    interesting = [line for line in lines if re.search(r"error|Error|Illegal|line \d+", line)]
+    shown = "\n  ".join((interesting or lines)[-25:])
+    where = f" in {', '.join(culprits)}" if culprits else ""
+    return f"{directory}: nrnivmodl failed{where}; compiler output:\n  {shown}"
+
+
+_loaded: dict[str, Path] = {}
+
+
+def load(directory: Path) -> str:
+    """Build if needed and load the mechanism library into this process once; return its hash."""
+    key = content_hash(Path(directory))
+    if key in _loaded:
+        return key
+    if _loaded:
+        raise MechanismError(f"{directory}: a different mechanism set is already loaded in this "
+                             "process; NEURON cannot unload mechanisms (use one set per campaign)")
+    build_dir = build(Path(directory))
+    from neuron import h
+
+    lib = _library(build_dir)
+    if lib is None or not h.nrn_load_dll(str(lib)):
+        raise MechanismError(f"{directory}: NEURON could not load the compiled library {lib}")
+    _loaded[key] = build_dir
+    return key

@@ -1,0 +1,216 @@
+"""Reading nested config mappings key by key, collecting every problem with its key path.
+
+Why not a schema library: we want one message per problem in the form
+``file: key.path: what is wrong; what was found; what is allowed``, unknown keys reported with
+a "did you mean", and every problem of a file listed in one pass. ``Section`` does exactly that
+and nothing more.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+
+from cells.errors import ConfigError
+
+REQUIRED = object()
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def join_path(path: str, key) -> str:
+    """Append a key to a dotted key path, bracketing keys that are not identifiers."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if _IDENT.match(str(key)):
+        return f"{path}.{key}" if path else str(key)
+    return f"{path}[{key!r}]"
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def type_name(value) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+class Problems:
+    """Collects problems found in one source file; raises them together."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        where = f"{self.source}: {path}" if path else self.source
+        self.items.append(f"{where}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ConfigError(self.items)
+
+
+class Section:
+    """A mapping at ``path``; each accessor records the key as known, ``finish`` reports the rest."""
+
+    def __init__(self, value, path: str, problems: Problems):
+        self.path = path
+        self.problems = problems
+        self.known: set[str] = set()
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            problems.add(path, f"expected a mapping, found {type_name(value)}")
+            value = {}
+        self.data = value
+
+    # -- helpers -----------------------------------------------------------------------------
+    def key_path(self, key) -> str:
+        return join_path(self.path, key)
+
+    def has(self, key: str) -> bool:
+        self.known.add(key)
+        return key in self.data
+
+    def error(self, key, message: str) -> None:
+        self.problems.add(self.key_path(key) if key is not None else self.path, message)
+
+    def _get(self, key: str, default):
+        self.known.add(key)
+        if key in self.data and self.data[key] is not None:
+            return True, self.data[key]
+        if default is REQUIRED:
+            self.error(key, "missing required key")
+        return False, default
+
+    # -- typed accessors ---------------------------------------------------------------------
+    def raw(self, key: str, default=None):
+        return self._get(key, default)[1]
+
+    def number(self, key: str, default=REQUIRED, *, gt=None, ge=None, lt=None, le=None,
+               integer=False):
+        found, value = self._get(key, default)
+        if not found:
+            return value
+        return check_number(value, self.key_path(key), self.problems, gt=gt, ge=ge, lt=lt, le=le,
+                            integer=integer, default=default)
+
+    def string(self, key: str, default=REQUIRED, *, choices=None):
+        found, value = self._get(key, default)
+        if not found:
+            return value
+        if not isinstance(value, str):
+            self.error(key, f"expected a string, found {type_name(value)} {value!r}")
+            return None if default is REQUIRED else default
+        if choices is not None and value not in choices:
+            self.error(key, f"unknown value {value!r}; expected one of {', '.join(choices)}"
+                       + did_you_mean(value, choices))
+            return None if default is REQUIRED else default
+        return value
+
+    def boolean(self, key: str, default=REQUIRED):
+        found, value = self._get(key, default)
+        if not found:
+            return value
+        if not isinstance(value, bool):
+            self.error(key, f"expected true or false, found {value!r}")
+            return None if default is REQUIRED else default
+        return value
+
+    def section(self, key: str, required=False) -> Section:
+        found, value = self._get(key, REQUIRED if required else None)
+        return Section(value if found else {}, self.key_path(key), self.problems)
+
+    def sequence(self, key: str, default=REQUIRED) -> list:
+        found, value = self._get(key, default)
+        if not found:
+            return [] if value is REQUIRED or value is None else value
+        if not isinstance(value, list):
+            self.error(key, f"expected a list, found {type_name(value)}")
+            return []
+        return value
+
+    def items(self):
+        """Iterate over every key (all count as known): for mappings keyed by user names."""
+        self.known.update(self.data.keys())
+        return list(self.data.items())
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.known:
+                self.error(key, "unknown key" + did_you_mean(key, sorted(self.known))
+                           + (f" (allowed: {', '.join(sorted(self.known))})" if self.known else ""))
+
+
+def check_number(value, path, problems, *, gt=None, ge=None, lt=None, le=None, integer=False,
+                 default=None):
+    """Validate a number at ``path``; returns it as float (or int), or ``default`` on error."""
+    bad = None if default is REQUIRED else default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.add(path, f"expected a number, found {type_name(value)} {value!r}")
+        return bad
+    if not math.isfinite(value):
+        problems.add(path, f"expected a finite number, found {value!r}")
+        return bad
+    if integer and int(value) != value:
+        problems.add(path, f"expected a whole number, found {value!r}")
+        return bad
+    for op, bound, text in ((gt, gt, ">"), (ge, ge, ">="), (lt, lt, "<"), (le, le, "<=")):
+        if bound is None:
+            continue
+        ok = {">": value > bound, ">=": value >= bound, "<": value < bound,
+              "<=": value <= bound}[text]
+        if not ok:
+            problems.add(path, f"expected a value {text} {bound:g}, found {value!r}")
+            return bad
+    return int(value) if integer else float(value)
+
+
+# -- YAML ------------------------------------------------------------------------------------
+def _yaml_loader():
+    """A safe loader that also reads ``1e-5`` as a number (YAML 1.1 wants ``1.0e-5``)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    float_re = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                            |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                            |[-+]?\.(?:inf|Inf|INF)
+                            |\.(?:nan|NaN|NAN))$""", re.X)
+    Loader.yaml_implicit_resolvers = {
+        k: [(tag, r) for tag, r in v if tag != "tag:yaml.org,2002:float"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_re,
+                                 list("-+0123456789."))
+    return Loader
+
+
+def load_yaml(path) -> dict:
+    """Load one YAML config safely; a syntax error becomes a ConfigError naming file and line."""
+    import yaml
+
+    try:
+        text = open(path, encoding="utf-8").read()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read the file ({exc})"]) from None
+    try:
+        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top level, found {type_name(data)}"])
+    return data

@@ -1,0 +1,213 @@
+"""The validated description of a model, as frozen plain data.
+
+Everything here is picklable and free of NEURON objects: a ``ModelSpec`` is what crosses process
+boundaries. ``cells.config`` builds it from YAML (or ``cells.bluepyopt_json`` from BluePyOpt's
+JSON files); ``cells.neuron_cell`` and ``cells.protocols`` turn it into NEURON objects inside a
+worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_REGIONS = ("all", "somatic", "axonal", "basal", "apical", "myelinated")
+GLOBAL_NAMES = ("celsius", "v_init")
+SIM_NAMES = ("cvode", "atol", "rtol", "dt_ms")
+NSEG_NAMES = ("d_lambda", "frequency_hz", "length_um")
+GLOBAL_DEFAULTS = {"celsius": 6.3, "v_init": -65.0}   # NEURON's own defaults
+
+
+@dataclass(frozen=True)
+class Region:
+    """Segments of a base region whose path distance from the soma centre lies in a range."""
+
+    name: str
+    within: str
+    min_distance_um: float = 0.0
+    max_distance_um: float = float("inf")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How a parameter's value varies with path distance ``d`` (µm) from the soma centre.
+
+    kinds: uniform ``value``; linear ``value*(intercept + slope_per_um*d)``;
+    exponential ``value*(offset + amplitude*exp(d/length_um))``;
+    sigmoid ``value*(offset + amplitude/(1 + exp((midpoint_um - d)/width_um)))``;
+    step ``value*(inside if start_um <= d < end_um else outside)``; expression: safe formula
+    of ``distance`` and ``value``.
+    """
+
+    name: str
+    kind: str
+    coefficients: tuple = ()     # ((key, float), ...)
+    expression: str = ""
+    distance: str = "path"       # "path" (BluePyOpt's default) or "euclidean"
+
+    def coefficient(self, key: str, default: float) -> float:
+        return dict(self.coefficients).get(key, default)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One named parameter: where it goes (``kind``) and its value or bounds."""
+
+    name: str                    # the key users write: gbar_na_t.somatic, celsius, step.stim.amp_nA
+    kind: str                    # range | section | global | sim | nseg | protocol
+    variable: str                # gbar_na_t, Ra, celsius, cvode, d_lambda, amp_nA
+    region: str = ""             # region for range/section/nseg; protocol name for protocol
+    target: str = ""             # stimulus name for protocol parameters
+    value: float | None = None   # fixed value, or default of a free parameter
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    distribution: str = ""       # name of a Distribution, "" = uniform
+
+    @property
+    def free(self) -> bool:
+        return self.low is not None
+
+
+@dataclass(frozen=True)
+class Discretisation:
+    rule: str = "d_lambda"       # d_lambda | length | none
+    d_lambda: float = 0.1
+    frequency_hz: float = 100.0
+    length_um: float = 40.0      # for rule "length": nseg = 1 + 2*int(L/length_um) (BluePyOpt)
+    nseg: tuple = ()             # ((region, nseg), ...) explicit overrides
+
+
+@dataclass(frozen=True)
+class Axon:
+    replace: bool = False
+    stub_length_um: float = 60.0
+    nseg_frequency_um: float = 40.0
+
+
+@dataclass(frozen=True)
+class Simulation:
+    cvode: bool = True
+    atol: float = 1e-3
+    rtol: float = 0.0
+    dt_ms: float = 0.025
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    name: str
+    morphology: Path
+    mechanisms_dir: Path | None
+    axon: Axon = field(default_factory=Axon)
+    discretisation: Discretisation = field(default_factory=Discretisation)
+    regions: tuple = ()          # (Region, ...) custom regions
+    insert: tuple = ()           # ((region, (mechanism, ...)), ...)
+    distributions: tuple = ()    # (Distribution, ...)
+
+    def distribution(self, name: str) -> Distribution | None:
+        return next((d for d in self.distributions if d.name == name), None)
+
+    def region(self, name: str) -> Region | None:
+        return next((r for r in self.regions if r.name == name), None)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where on the cell: the soma centre, a named section, or a path distance in a region."""
+
+    kind: str                    # soma | section | distance
+    section: str = ""            # e.g. "apic[3]" (kind section)
+    region: str = ""             # kind distance
+    distance_um: float = 0.0
+    x: float = 0.5
+
+    def label(self) -> str:
+        if self.kind == "soma":
+            return "soma"
+        if self.kind == "section":
+            return f"{self.section}({self.x:g})"
+        return f"{self.region}@{self.distance_um:g}um"
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """One stimulus of a protocol; ``values`` holds its numbers (amp_nA, delay_ms, ...)."""
+
+    name: str
+    kind: str                    # step | ramp | zap | waveform | synapses
+    location: Location
+    values: tuple = ()           # ((key, float), ...): the sweepable numbers
+    waveform: tuple = ()         # (times_ms, currents_nA) for kind waveform
+    synapse: str = ""            # point process for kind synapses
+    locations: tuple = ()        # extra Locations for kind synapses
+
+    def value(self, key: str, default=None):
+        return dict(self.values).get(key, default)
+
+
+@dataclass(frozen=True)
+class Recording:
+    name: str
+    location: Location
+    variable: str = "v"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    tstop_ms: float
+    stimuli: tuple               # (Stimulus, ...)
+    recordings: tuple            # (Recording, ...)
+    window_ms: tuple             # (start, end) default eFEL stimulus window
+    stimulus_current_nA: float | None = None
+
+
+@dataclass(frozen=True)
+class Feature:
+    """An eFEL feature of one recording of one protocol, with its target."""
+
+    name: str                    # <protocol>.<recording>.<efel> unless given
+    protocol: str
+    recording: str
+    efel: str
+    mean: float
+    std: float
+    window_ms: tuple             # (stim_start, stim_end) for eFEL
+    settings: tuple = ()         # ((eFEL setting, value), ...)
+    stimulus_current_nA: float | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """z-scores as BluePyOpt computes them: mean over the feature's values of |v - mean|/std."""
+
+    missing_penalty: float = 250.0
+    max_score: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to evaluate a parameter set, independent of NEURON."""
+
+    source: str                  # the config file, for messages (relative when possible)
+    cell: CellSpec
+    parameters: tuple            # (Parameter, ...) in application order
+    protocols: tuple             # (Protocol, ...)
+    features: tuple              # (Feature, ...)
+    simulation: Simulation = field(default_factory=Simulation)
+    scoring: Scoring = field(default_factory=Scoring)
+
+    def parameter(self, name: str) -> Parameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+    @property
+    def free_parameters(self) -> tuple:
+        return tuple(p for p in self.parameters if p.free)
+
+    def protocol(self, name: str) -> Protocol | None:
+        return next((p for p in self.protocols if p.name == name), None)
+
+    def default_values(self) -> dict:
+        """The full parameter mapping of this model with nothing overridden."""
+        return {p.name: p.value for p in self.parameters}

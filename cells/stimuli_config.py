@@ -1,0 +1,222 @@
+"""Reading the ``protocols:`` section: stimuli, recordings and their locations.
+
+Each number of a stimulus (``amp_nA``, ``delay_ms``, ...) is kept by name in ``Stimulus.values``
+so that a sweep or an optimisation can vary it as ``<protocol>.<stimulus>.<number>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from cells import spec as S
+from cells.schema import REQUIRED, Section, check_number, did_you_mean
+
+# kind -> {number: default (REQUIRED = must be given)}
+STIMULUS_NUMBERS = {
+    "step": {"amp_nA": REQUIRED, "delay_ms": REQUIRED, "duration_ms": REQUIRED},
+    "ramp": {"amp_start_nA": 0.0, "amp_end_nA": REQUIRED, "delay_ms": REQUIRED,
+             "duration_ms": REQUIRED},
+    "zap": {"amp_nA": REQUIRED, "f_start_hz": 0.0, "f_end_hz": REQUIRED, "delay_ms": REQUIRED,
+            "duration_ms": REQUIRED},
+    "waveform": {"scale": 1.0, "delay_ms": 0.0},
+    "synapses": {"start_ms": REQUIRED, "interval_ms": REQUIRED, "number": REQUIRED,
+                 "noise": 0.0, "weight_uS": REQUIRED, "netcon_delay_ms": 0.0, "seed": 1.0},
+}
+_SECTION_RE = re.compile(r"^(soma|dend|apic|axon|myelin)\[(\d+)\](?:\(([0-9.]+)\))?$")
+
+
+def read_location(value, path: str, problems, region_names) -> S.Location | None:
+    if value == "soma":
+        return S.Location(kind="soma")
+    if isinstance(value, str):
+        m = _SECTION_RE.match(value.replace(" ", ""))
+        if not m:
+            problems.add(path, f"invalid location {value!r}; expected 'soma', a section such as "
+                               "'apic[3](0.5)', or {region: apical, distance_um: 300}")
+            return None
+        x = float(m.group(3)) if m.group(3) else 0.5
+        if not 0 <= x <= 1:
+            problems.add(path, f"position {x:g} outside [0, 1]")
+            return None
+        return S.Location(kind="section", section=f"{m.group(1)}[{m.group(2)}]", x=x)
+    sec = Section(value, path, problems)
+    if sec.has("section"):
+        loc = read_location(sec.string("section"), sec.key_path("section"), problems, region_names)
+        x = sec.number("x", 0.5, ge=0, le=1)
+        sec.finish()
+        return None if loc is None else S.Location(kind="section", section=loc.section, x=x)
+    region = sec.string("region")
+    if region and region not in region_names:
+        sec.error("region", f"unknown region {region!r}; expected one of "
+                            f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
+    distance = sec.number("distance_um", ge=0)
+    sec.finish()
+    if region is None or distance is None:
+        return None
+    return S.Location(kind="distance", region=region, distance_um=distance)
+
+
+def _read_waveform(sec: Section, base_dir: Path):
+    """A current waveform from ``file`` (CSV: time_ms,current_nA) or inline lists."""
+    if sec.has("file"):
+        name = sec.string("file")
+        path = base_dir / name
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+            if rows and not _is_number(rows[0][0]):
+                rows = rows[1:]              # header
+            times = [float(r[0]) for r in rows]
+            currents = [float(r[1]) for r in rows]
+        except FileNotFoundError:
+            sec.error("file", f"file not found: {path}")
+            return None
+        except (ValueError, IndexError, OSError) as exc:
+            sec.error("file", f"cannot read {path} as CSV columns time_ms,current_nA ({exc})")
+            return None
+    else:
+        times = sec.sequence("times_ms")
+        currents = sec.sequence("currents_nA")
+        if not all(_is_number(v) for v in list(times) + list(currents)):
+            sec.error("times_ms", "expected lists of numbers in times_ms and currents_nA")
+            return None
+    if len(times) < 2 or len(times) != len(currents):
+        sec.error("file" if sec.has("file") else "times_ms",
+                  f"expected at least 2 samples and equal lengths, found {len(times)} times and "
+                  f"{len(currents)} currents")
+        return None
+    if any(b <= a for a, b in zip(times, times[1:])):
+        sec.error("file" if sec.has("file") else "times_ms", "times must increase strictly")
+        return None
+    return (tuple(float(t) for t in times), tuple(float(c) for c in currents))
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset) -> S.Stimulus | None:
+    sec = Section(value, path, problems)
+    kind = sec.string("kind", choices=tuple(STIMULUS_NUMBERS))
+    if kind is None:
+        return None
+    values = []
+    for key, default in STIMULUS_NUMBERS[kind].items():
+        bounds = {"ge": 0} if key in ("delay_ms", "start_ms", "netcon_delay_ms", "noise",
+                                        "f_start_hz") else {}
+        if key in ("duration_ms", "interval_ms"):
+            bounds = {"gt": 0}
+        if key == "number":
+            bounds = {"ge": 0, "integer": True}
+        v = sec.number(key, default, **bounds)
+        if v is not None:
+            values.append((key, float(v)))
+    waveform, synapse, extra_locations = (), "", ()
+    location = S.Location(kind="soma")
+    if kind == "synapses":
+        synapse = sec.string("synapse", "Exp2Syn")
+        points = sorted(mechset.point_processes()) if mechset else []
+        if synapse and mechset and synapse not in points:
+            sec.error("synapse", f"unknown point process {synapse!r}; expected one of "
+                                 f"{', '.join(points)}" + did_you_mean(synapse, points))
+        params = sec.section("synapse_params")
+        for key, v in params.items():
+            n = check_number(v, params.key_path(key), problems)
+            if n is not None:
+                values.append((f"syn_{key}", n))
+        locs = sec.sequence("locations")
+        extra_locations = tuple(filter(None, (read_location(v, f"{sec.key_path('locations')}[{i}]",
+                                                            problems, region_names)
+                                              for i, v in enumerate(locs))))
+        if not locs:
+            sec.error("locations", "a synapses stimulus needs at least one location")
+    else:
+        if sec.has("location"):
+            location = read_location(sec.raw("location"), sec.key_path("location"), problems,
+                                     region_names) or location
+        if kind == "waveform":
+            waveform = _read_waveform(sec, base_dir) or ()
+    sec.finish()
+    return S.Stimulus(name=name, kind=kind, location=location, values=tuple(values),
+                      waveform=waveform, synapse=synapse, locations=extra_locations)
+
+
+def stimulus_window(stim: S.Stimulus, tstop: float) -> tuple[float, float]:
+    """(start, end) in ms of a stimulus, as eFEL's default stimulus window."""
+    v = dict(stim.values)
+    if stim.kind == "waveform":
+        times = stim.waveform[0] if stim.waveform else (0.0, tstop)
+        return v.get("delay_ms", 0.0) + times[0], v.get("delay_ms", 0.0) + times[-1]
+    if stim.kind == "synapses":
+        return v.get("start_ms", 0.0), tstop
+    return v.get("delay_ms", 0.0), v.get("delay_ms", 0.0) + v.get("duration_ms", tstop)
+
+
+def read_protocols(sec: Section, base_dir: Path, cell, mechset) -> tuple:
+    region_names = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
+    protocols = []
+    for name, value in sec.items():
+        path = sec.key_path(name)
+        if "." in str(name):
+            sec.error(name, "protocol names cannot contain '.' (they prefix parameter names)")
+            continue
+        p = Section(value, path, sec.problems)
+        tstop = p.number("tstop_ms", gt=0)
+        stimuli = []
+        holding = p.number("holding_nA", None)
+        if holding is not None and tstop is not None:
+            stimuli.append(S.Stimulus(name="holding", kind="step", location=S.Location("soma"),
+                                      values=(("amp_nA", holding), ("delay_ms", 0.0),
+                                              ("duration_ms", tstop))))
+        st = p.section("stimuli")
+        for sname, svalue in st.items():
+            if sname == "holding" and holding is not None:
+                st.error(sname, "name 'holding' is taken by holding_nA")
+                continue
+            stim = _read_stimulus(sname, svalue, st.key_path(sname), sec.problems, base_dir,
+                                  region_names, mechset)
+            if stim is None:
+                continue
+            start, end = stimulus_window(stim, tstop or 0)
+            if tstop is not None and end > tstop + 1e-9 and stim.kind != "synapses":
+                st.error(sname, f"stimulus ends at {end:g} ms, after the protocol's tstop_ms "
+                                f"({tstop:g} ms)")
+            stimuli.append(stim)
+        recordings = []
+        rec_sec = p.section("recordings")
+        rec_items = rec_sec.items() or [("soma", {"location": "soma"})]
+        for rname, rvalue in rec_items:
+            rpath = rec_sec.key_path(rname)
+            if isinstance(rvalue, str):
+                rvalue = {"location": rvalue}
+            r = Section(rvalue, rpath, sec.problems)
+            loc = read_location(r.raw("location", "soma"), r.key_path("location"), sec.problems,
+                                region_names)
+            variable = r.string("variable", "v")
+            if variable and not re.match(r"^[A-Za-z_]\w*$", variable):
+                r.error("variable", f"invalid variable name {variable!r}")
+            r.finish()
+            if loc is not None:
+                recordings.append(S.Recording(name=rname, location=loc, variable=variable or "v"))
+        main = next((s for s in stimuli if s.name != "holding"), None)
+        window = p.sequence("window_ms", None)
+        if not window:
+            window = stimulus_window(main, tstop or 0) if main else (0.0, tstop or 1.0)
+        current = p.number("stimulus_current_nA", None)
+        if current is None and main is not None and main.kind == "step":
+            current = main.value("amp_nA")
+        p.finish()
+        if tstop is not None:
+            protocols.append(S.Protocol(name=name, tstop_ms=tstop, stimuli=tuple(stimuli),
+                                        recordings=tuple(recordings),
+                                        window_ms=(float(window[0]), float(window[1])),
+                                        stimulus_current_nA=current))
+    if not protocols and not sec.problems.items:
+        sec.error(None, "at least one protocol is needed")
+    return tuple(protocols)
