@@ -270,8 +270,11 @@ def resolve_parameter(name: str, cell: S.CellSpec, mechset, protocols) -> S.Para
                 "mechanism (name_suffix, e.g. gbar_na_t)" + did_you_mean(variable, sorted(providers)))
     owner = providers[variable]
     if not _inserted_over(owner, variable, region, cell, mechset):
-        return (f"{variable} belongs to {owner}, which is not inserted in every section of region "
-                f"{region!r}; add it under cell.insert.{region} (or a region containing it)")
+        what = (f"a mechanism using the {owner[:-4]} ion" if owner.endswith("_ion")
+                else f"mechanism {owner!r}")
+        return (f"{variable} needs {what} in every section of region {region!r}, and "
+                f"cell.insert does not put it there; insert it under cell.insert.{region} "
+                "(or a region containing it)")
     return S.Parameter(name=name, kind="range", variable=variable, region=region)
 
 
@@ -283,6 +286,10 @@ def _region_within(inner: str, outer: str, cell: S.CellSpec) -> bool:
 
 
 def _inserted_over(owner: str, variable: str, region: str, cell, mechset) -> bool:
+    """Is the mechanism (or, for ``ena``-like names, a user of the ion) in every section?"""
+    if region == "all" and all(_inserted_over(owner, variable, r, cell, mechset)
+                               for r in ("somatic", "axonal", "basal", "apical")):
+        return True
     for inserted_region, names in cell.insert:
         if not _region_within(region, inserted_region, cell):
             continue

@@ -141,5 +141,6 @@ def _parallel_context(h):
     pc = getattr(_parallel_context, "pc", None)
     if pc is None:
         pc = _parallel_context.pc = h.ParallelContext()
+        pc.set_maxstep(10)        # no spike exchange here; psolve only needs a positive value
         pc.mpiabort_on_error(0)   # a hoc error must raise, never abort an MPI job
     return pc

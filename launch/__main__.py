@@ -1,0 +1,5 @@
+"""``python -m launch`` runs the command line (under MPI: ``python -m mpi4py -m launch``)."""
+
+from launch.cli import main
+
+main()
