@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from pathlib import Path
 
 from cells.errors import ConfigError
 
@@ -197,7 +198,7 @@ def load_yaml(path) -> dict:
     import yaml
 
     try:
-        text = open(path, encoding="utf-8").read()
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
