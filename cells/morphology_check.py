@@ -20,7 +20,7 @@ from typing import Literal
 from cells.errors import MorphologyError
 
 SUFFIXES = (".swc", ".asc")
-MAX_LINE_CHARS = 4096  # NEURON 9.0.2 loads 33,000 and crashes at 40,000; real files stay below 200
+MAX_LINE_CHARS = 4096  # NEURON 9.0.2's SWC reader: 33,000 loads, 40,000 crashes; real files < 200
 MAX_SWC_ID = 10_000_000  # Import3d allocates an array indexed by id: 80 MB at this bound
 MAX_ISSUES_PER_KIND = 20  # a broken file must not bury the first problems under thousands
 
@@ -37,7 +37,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # sscanf's whitespace; Python's str.split() would also split at Unicode spaces, sscanf does not.
 _FIELD_SEP = re.compile(r"[ \t\v\f]+")
 # Plain ASCII decimals only: float() also takes 'nan', 'inf' and non-ASCII digits.
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ASC_LABEL = re.compile(r"[A-Za-z0-9_]+")
 
 
