@@ -94,12 +94,21 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line.split(":", 1)[0] for line in text.splitlines())
 
 
-def _names(text: str) -> list[str]:
-    return [n for n in re.split(r"[\s,]+", text.strip()) if n]
+_NEURON_KEYWORDS = {"SUFFIX", "POINT_PROCESS", "ARTIFICIAL_CELL", "RANGE", "GLOBAL",
+                    "NONSPECIFIC_CURRENT", "ELECTRODE_CURRENT", "USEION", "READ", "WRITE",
+                    "VALENCE", "POINTER", "BBCOREPOINTER", "THREADSAFE", "EXTERNAL", "REPRESENTS"}
+_KINDS = {"SUFFIX": "density", "POINT_PROCESS": "point", "ARTIFICIAL_CELL": "artificial"}
+
+
+def _declared_names(body: str) -> list[str]:
+    """Names declared in a PARAMETER/STATE/ASSIGNED block (units and limits removed)."""
+    body = re.sub(r"\([^)]*\)|<[^>]*>", " ", body)
+    return [t for t in re.split(r"[\s=]+", body)
+            if re.match(r"^[A-Za-z_]\w*$", t) and t not in ("FROM", "TO")]
 
 
 def parse_mod(path: Path) -> Mechanism:
-    """Read a .mod file's NEURON block (and PARAMETER block) without compiling it."""
+    """Read a .mod file's NEURON block (and PARAMETER/STATE blocks) without compiling it."""
     try:
         text = _strip_comments(path.read_text(encoding="utf-8", errors="replace"))
     except OSError as exc:
@@ -107,34 +116,35 @@ def parse_mod(path: Path) -> Mechanism:
     neuron_block = re.search(_BLOCK.format(name="NEURON"), text)
     if not neuron_block:
         raise MechanismError(f"{path}: no NEURON block found; a .mod file must declare "
-                             "SUFFIX or POINT_PROCESS in a NEURON {{ }} block")
-    body = neuron_block.group("body")
-    kind, name = None, None
-    for keyword, k in (("SUFFIX", "density"), ("POINT_PROCESS", "point"),
-                       ("ARTIFICIAL_CELL", "artificial")):
-        m = re.search(rf"\b{keyword}\s+(\w+)", body)
-        if m:
-            kind, name = k, m.group(1)
-            break
+                             "SUFFIX or POINT_PROCESS in a NEURON { } block")
+    kind = name = None
+    range_names, global_names, ions = [], [], []
+    keyword, expect_ion = None, False
+    for token in re.split(r"[\s,]+", neuron_block.group("body")):
+        if not token:
+            continue
+        if token in _NEURON_KEYWORDS:
+            keyword, expect_ion = token, token == "USEION"
+            continue
+        if keyword in _KINDS and name is None:
+            kind, name = _KINDS[keyword], token
+        elif keyword in ("RANGE", "NONSPECIFIC_CURRENT", "ELECTRODE_CURRENT"):
+            range_names.append(token)
+        elif keyword == "GLOBAL":
+            global_names.append(token)
+        elif keyword == "USEION" and expect_ion:
+            ions.append(token)
+            expect_ion = False
     if name is None:
         raise MechanismError(f"{path}: NEURON block has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL")
-    range_names, global_names, ions = [], [], []
-    for stmt in re.finditer(r"\b(RANGE|GLOBAL|NONSPECIFIC_CURRENT)\b([^\n]*)", body):
-        target = global_names if stmt.group(1) == "GLOBAL" else range_names
-        target.extend(_names(stmt.group(2)))
-    for stmt in re.finditer(r"\bUSEION\s+(\w+)", body):
-        ions.append(stmt.group(1))
     declared = set(range_names) | set(global_names)
     # PARAMETERs not declared RANGE are GLOBAL in NMODL; STATEs are range variables
     for block, target in (("PARAMETER", global_names), ("STATE", range_names)):
         m = re.search(_BLOCK.format(name=block), text)
-        if not m:
-            continue
-        for line in m.group("body").splitlines():
-            first = re.match(r"\s*([A-Za-z_]\w*)", line)
-            if first and first.group(1) not in declared and first.group(1) not in ions:
-                target.append(first.group(1))
-                declared.add(first.group(1))
+        for var in _declared_names(m.group("body")) if m else ():
+            if var not in declared and var not in ("v", "celsius", "dt", "t"):
+                target.append(var)
+                declared.add(var)
     return Mechanism(name=name, kind=kind, range_names=tuple(dict.fromkeys(range_names)),
                      global_names=tuple(dict.fromkeys(global_names)), ions=tuple(ions),
                      source=path.name)

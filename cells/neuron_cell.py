@@ -18,9 +18,6 @@ from cells import spec as S
 from cells.errors import SimulationError
 from cells.expressions import compile_expression
 
-_templates: set = set()
-
-
 def neuron_h():
     """NEURON's hoc interpreter with the standard run system loaded (imported lazily)."""
     from neuron import h
@@ -69,6 +66,9 @@ class NeuronCell:
         self.icell = morphology.new_cell(h, cell.name)
         morphology.instantiate_morphology(h, cell.morphology, self.icell)
         if cell.axon.replace:
+            # BluePyOpt sets nseg before replacing the axon, and the stub's diameters are read
+            # at x=0.5, which depends on nseg (C060114A7: 1.38 vs 1.50 um without this)
+            morphology.set_nseg(self.icell, cell.discretisation.length_um)
             morphology.replace_axon(h, self.icell, cell.axon.stub_length_um,
                                     cell.axon.nseg_frequency_um)
         self.soma = self.icell.soma[0]
@@ -222,14 +222,21 @@ class NeuronCell:
         return self._segment_at_distance(loc)
 
     def _segment_at_distance(self, loc: S.Location):
-        """First section of the region spanning the distance (BluePyOpt's rule), interpolated."""
+        """BluePyOpt's NrnSomaDistanceCompLocation rule: the *last* section of the region whose
+        distance range spans the distance (and whose diam there is positive), at
+        x = (distance - min) / (max - min). Several branches usually qualify (five apical
+        sections of C060114A7 span 660 um), so first and last differ."""
         secs = self.regions[loc.region]
+        found = None
         for sec in secs:
             start, end = self.distance(sec(0)), self.distance(sec(1))
             lo, hi = min(start, end), max(start, end)
             if lo <= loc.distance_um <= hi and hi > lo:
-                x = (loc.distance_um - start) / (end - start)
-                return sec(min(max(x, 0.0), 1.0))
+                x = (loc.distance_um - lo) / (hi - lo)
+                if sec(x).diam > 0.0:
+                    found = sec(x)
+        if found is not None:
+            return found
         far = max((self.distance(sec(1)) for sec in secs), default=0.0)
         raise SimulationError(f"location {loc.label()}: no section of region {loc.region!r} lies "
                               f"at {loc.distance_um:g} um from the soma (farthest: {far:.1f} um)")

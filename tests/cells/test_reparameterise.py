@@ -1,0 +1,110 @@
+"""A cell built once and re-parameterised must give exactly what a fresh build gives."""
+
+import copy
+import gc
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from cells.config import model_from_dict
+from cells.evaluate import drop_cells, evaluate
+
+pytestmark = pytest.mark.neuron
+
+
+def _quick_example(repo, extra_free=True):
+    """The bundled example with short protocols and more free parameters (Ra, cm, nseg, ...)."""
+    src = repo / "configs" / "example"
+    data = yaml.safe_load((src / "example.yaml").read_text())
+    data = copy.deepcopy(data)
+    for proto in data["protocols"].values():
+        proto["tstop_ms"] = 300
+        proto["stimuli"]["step"].update(delay_ms=50, duration_ms=200)
+    if extra_free:
+        fixed, free = data["cell"]["fixed"], data["cell"]["free"]
+        for key in ("Ra.all", "cm.basal", "celsius", "gbar_ih.apical"):
+            value = fixed.pop(key)
+            dist = {}
+            if isinstance(value, dict):
+                dist = {"distribution": value["distribution"]}
+                value = value["value"]
+            free[key] = {"low": value * 0.5, "high": value * 1.5, **dist}
+        free["step_pos.step.amp_nA"] = {"low": 0.1, "high": 0.8}
+        free["nseg.d_lambda"] = {"low": 0.05, "high": 0.3}
+    return model_from_dict(data, source="quick.yaml", base_dir=src)
+
+
+def _random_sets(model, n, seed):
+    rng = np.random.default_rng(seed)
+    return [{p.name: float(rng.uniform(p.low, p.high)) for p in model.free_parameters}
+            for _ in range(n)]
+
+
+def _assert_same(a, b):
+    assert a.status == b.status, (a.message, b.message)
+    assert a.nseg == b.nseg
+    for protocol, recs in a.traces.items():
+        for name, (t, v) in recs.items():
+            t2, v2 = b.traces[protocol][name]
+            assert np.array_equal(t, t2) and np.array_equal(v, v2), f"{protocol}.{name} differs"
+    assert json.dumps(a.features) == json.dumps(b.features)   # NaN-aware exact comparison
+    assert a.scores == b.scores
+
+
+@pytest.mark.slow
+def test_reused_cell_equals_fresh_build_over_many_parameter_sets(repo):
+    model = _quick_example(repo)
+    sets = _random_sets(model, 120, seed=7)
+    reused = [evaluate(model, p, traces=True) for p in sets]
+    nsegs = {sum(r.nseg.values()) for r in reused}
+    assert len(nsegs) > 3, "the sets must exercise changes of discretisation"
+    statuses = {r.status for r in reused}
+    assert statuses == {"ok"}, [r.message for r in reused if r.status != "ok"][:3]
+    for params, first in zip(sets, reused):
+        _assert_same(first, evaluate(model, params, traces=True, fresh=True))
+
+
+def test_reused_cell_equals_a_new_process(repo, tmp_path):
+    """Evaluations after others in one process equal the same evaluations in a new process."""
+    model = _quick_example(repo)
+    sets = _random_sets(model, 6, seed=11)
+    for p in sets:                                         # warm this process up with others
+        evaluate(model, p)
+    here = [evaluate(model, p).features for p in sets[::-1]]
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from tests.cells.test_reparameterise import _quick_example\n"
+        "from cells.evaluate import evaluate\n"
+        "from pathlib import Path\n"
+        "model = _quick_example(Path(%r))\n"
+        "sets = json.loads(sys.argv[1])\n"
+        "print(json.dumps([evaluate(model, p).features for p in sets]))\n"
+    ) % (str(repo), str(repo))
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(sets[::-1])],
+                          capture_output=True, text=True, check=True)
+    there = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert json.dumps(here) == json.dumps(there)
+
+
+def test_no_sections_leak_and_dropping_frees_them(repo):
+    from neuron import h
+
+    model = _quick_example(repo, extra_free=False)
+    drop_cells()
+    gc.collect()
+    assert sum(1 for _ in h.allsec()) == 0
+    first = evaluate(model, {})
+    count = sum(1 for _ in h.allsec())
+    assert count > 10
+    for _ in range(3):
+        assert evaluate(model, {}).status == "ok"
+        assert sum(1 for _ in h.allsec()) == count
+    assert first.timings["build"] > 0
+    drop_cells()
+    gc.collect()
+    assert sum(1 for _ in h.allsec()) == 0
