@@ -151,5 +151,89 @@ def format_evaluation(model, result) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Results file (.h5). Default: run.output of the config, else "
+                   "results/<config>.h5.")
+@click.option("--workers", "-n", type=click.IntRange(min=1), default=None,
+              help="Local evaluation processes (default: one per core). Ignored under MPI.")
+@click.option("--backend", type=click.Choice(["serial", "processes", "mpi"]), default=None,
+              help="Default: mpi when started by mpiexec/srun, else processes.")
+@click.option("--restart", is_flag=True,
+              help="Discard an existing output for this config and start over.")
+def run(config, output, workers, backend, restart):
+    """Run a sweep campaign into one resumable HDF5 file (rerun the same command to resume)."""
+    from launch.run import main_run
+
+    main_run(config, output, workers, backend, restart)
+
+
+def _results_path(path) -> Path:
+    from sweep.results import is_results_file
+    from sweep.store import paths
+
+    path = Path(path)
+    if not path.exists() and not paths(path)[0].exists():
+        raise UsageProblem(f"{path}: no such results file")
+    if path.exists() and not is_results_file(path) and not paths(path)[0].exists():
+        raise UsageProblem(f"{path}: not a cellsweep results file")
+    return path
+
+
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False))
+def status(results):
+    """Done / failed / pending, rate and ETA of a campaign (while it runs, or after)."""
+    from sweep.progress import format_seconds
+    from sweep.results import status as read_status
+
+    info = read_status(_results_path(results))
+    state = "running" if info["running"] else ("complete" if info["complete"] else "stopped")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "none yet"
+    click.echo(f"{results}: {state}")
+    click.echo(f"  {info['done']}/{info['total']} done ({counts}), {info['pending']} pending")
+    if info["rate_per_s"] == info["rate_per_s"]:
+        click.echo(f"  rate {info['rate_per_s']:.2f} eval/s"
+                   + (f", ETA {format_seconds(info['eta_s'])}" if info["pending"] else ""))
+
+
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--sqlite", "sqlite_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--table", default="results", show_default=True, help="SQLite table name.")
+def export(results, csv_path, sqlite_path, table):
+    """Export the results table to CSV and/or SQLite."""
+    from sweep.results import export as do_export
+
+    if not csv_path and not sqlite_path:
+        raise UsageProblem("export: give --csv FILE and/or --sqlite FILE")
+    for option, value in (("--csv", csv_path), ("--sqlite", sqlite_path)):
+        if value:
+            check_output_path(Path(value), option)
+    rows = do_export(_results_path(results), csv=csv_path, sqlite=sqlite_path, table=table)
+    click.echo(f"{rows} rows exported")
+
+
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for the PNG files. Default: <results>_plots/ beside the file.")
+@click.option("--points", default="", help="Comma-separated point ids whose stored traces to plot.")
+def plot(results, out_dir, points):
+    """Response curves, heatmaps or a scatter matrix of a campaign, and traces of chosen points."""
+    from launch.plots import plot_campaign
+
+    path = _results_path(results)
+    try:
+        ids = [int(p) for p in points.split(",") if p.strip()]
+    except ValueError:
+        raise UsageProblem(f"--points {points!r}: expected comma-separated integers") from None
+    out = Path(out_dir) if out_dir else path.with_name(path.stem + "_plots")
+    for written in plot_campaign(path, out, points=ids):
+        click.echo(f"plot written to {written}")
+
+
 if __name__ == "__main__":
     main()

@@ -35,3 +35,104 @@ def plot_traces(model, result, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _grid(n: int, max_cols: int = 4):
+    cols = min(max_cols, max(1, n))
+    return (n + cols - 1) // cols, cols
+
+
+def plot_campaign(results_path, out_dir, points=None) -> list[Path]:
+    """Response curves (1 axis), heatmaps (2-axis grid) or a scatter matrix (anything else),
+    plus stored traces of chosen points; returns the PNG paths written."""
+    import numpy as np
+
+    from sweep import results
+
+    plt = _pyplot()
+    frame = results.load(results_path)
+    meta = results.metadata(results_path)
+    import h5py
+
+    with h5py.File(results_path, "r", locking=False) as f:
+        params = [n.decode() if isinstance(n, bytes) else n for n in f["parameters"].attrs["names"]]
+        features = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    ok = frame[frame["status"] == "ok"]
+    bad = frame[frame["status"] != "ok"]
+    shown = features[:12] + ["total_score"]
+    design = meta.get("design", "")
+    if len(params) == 1:
+        rows, cols = _grid(len(shown))
+        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+        x = params[0]
+        for ax, name in zip(axes.ravel(), shown):
+            order = ok.sort_values(x)
+            ax.plot(order[x], order[name], "o-", ms=3, lw=1)
+            if len(bad):
+                ax.plot(bad[x], np.zeros(len(bad)), "x", color="red", label="failed")
+            ax.set_title(name, fontsize=7)
+            ax.set_xlabel(x, fontsize=7)
+            ax.tick_params(labelsize=6)
+        for ax in axes.ravel()[len(shown):]:
+            ax.axis("off")
+        name = "response_curves.png"
+    elif len(params) == 2 and design == "grid":
+        xs, ys = np.unique(frame[params[0]]), np.unique(frame[params[1]])
+        rows, cols = _grid(len(shown))
+        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False)
+        for ax, feat in zip(axes.ravel(), shown):
+            grid = np.full((len(ys), len(xs)), np.nan)
+            for _, row in ok.iterrows():
+                grid[np.searchsorted(ys, row[params[1]]), np.searchsorted(xs, row[params[0]])] = \
+                    row[feat]
+            image = ax.imshow(grid, origin="lower", aspect="auto",
+                              extent=(0, len(xs), 0, len(ys)), cmap="viridis")
+            ax.set_xticks(np.arange(len(xs)) + 0.5, [f"{v:.3g}" for v in xs], fontsize=5,
+                          rotation=90)
+            ax.set_yticks(np.arange(len(ys)) + 0.5, [f"{v:.3g}" for v in ys], fontsize=5)
+            ax.set_title(feat, fontsize=7)
+            fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=5)
+        for ax in axes.ravel()[len(shown):]:
+            ax.axis("off")
+        fig.supxlabel(params[0], fontsize=8)
+        fig.supylabel(params[1], fontsize=8)
+        name = "heatmaps.png"
+    else:
+        pshown, fshown = params[:6], shown[:6]
+        fig, axes = plt.subplots(len(fshown), len(pshown),
+                                 figsize=(2.2 * len(pshown) + 1, 1.9 * len(fshown) + 1),
+                                 squeeze=False)
+        for i, feat in enumerate(fshown):
+            for j, par in enumerate(pshown):
+                ax = axes[i, j]
+                ax.plot(ok[par], ok[feat], ".", ms=2, alpha=0.6)
+                ax.tick_params(labelsize=5)
+                if i == len(fshown) - 1:
+                    ax.set_xlabel(par, fontsize=6)
+                if j == 0:
+                    ax.set_ylabel(feat, fontsize=6)
+        name = "scatter_matrix.png"
+    fig.suptitle(f"{Path(results_path).name}: {len(ok)} ok, {len(bad)} failed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=110)
+    plt.close(fig)
+    written.append(out_dir / name)
+    if points:
+        stored = results.traces(results_path, points)
+        if stored:
+            fig, axes = plt.subplots(len(stored), 1, figsize=(9, 2.3 * len(stored) + 0.5),
+                                     squeeze=False)
+            for ax, ((protocol, recording), (t, values)) in zip(axes[:, 0], stored.items()):
+                for pid, trace in zip(sorted(points), values):
+                    ax.plot(t, trace, lw=0.8, label=f"point {pid}")
+                ax.set_title(f"{protocol} / {recording}", fontsize=8, loc="left")
+                ax.legend(fontsize=6, frameon=False)
+            axes[-1, 0].set_xlabel("time (ms)")
+            fig.tight_layout()
+            fig.savefig(out_dir / "traces.png", dpi=110)
+            plt.close(fig)
+            written.append(out_dir / "traces.png")
+    return written

@@ -1,0 +1,106 @@
+"""Executors: where evaluations run. ``sweep`` and ``optimise`` only see ``imap_unordered``.
+
+- ``serial``: in this process, one at a time, no isolation (for debugging: a crash ends the run)
+- ``processes``: N supervised evaluation processes on this machine (the default, N = cores);
+  the coordinating process only sleeps on their pipes, so N evaluations run at once
+- ``mpi`` (``launch.mpi``): one supervised evaluation process per rank, rank 0 coordinating
+
+Every executor yields *final* records: crashes and timeouts were already retried.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from launch.supervisor import Limits, Supervisor, wait_any
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT/SIGUSR1 (SLURM's wall-time warning): stop handing out work."""
+
+    def __init__(self):
+        self.reason = ""
+        self.when = 0.0
+
+    def __bool__(self):
+        return bool(self.reason)
+
+    def set(self, reason: str) -> None:
+        if not self.reason:
+            self.reason, self.when = reason, time.monotonic()
+
+    def install(self) -> None:
+        def handler(signum, _frame):
+            self.set(signal.Signals(signum).name)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+            signal.signal(sig, handler)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class SerialExecutor:
+    name = "serial"
+    workers = 1
+
+    def __init__(self, evaluator, limits: Limits, stop: StopFlag):
+        self.evaluator, self.stop = evaluator, stop
+
+    def imap_unordered(self, tasks):
+        host = os.uname().nodename
+        for task in tasks:
+            if self.stop:
+                return
+            task = {**task, "attempt": task.get("attempt", 1)}
+            start = time.time()
+            record = self.evaluator(task)
+            record.update(worker=0, host=host, t_start=start, t_end=time.time())
+            yield record
+
+    def close(self):
+        pass
+
+
+class ProcessExecutor:
+    name = "processes"
+
+    def __init__(self, evaluator, limits: Limits, stop: StopFlag, workers: int | None = None):
+        import pickle
+
+        self.workers = workers or default_workers()
+        payload = pickle.dumps(evaluator)
+        self.supervisors = [Supervisor(evaluator, i, limits, payload) for i in range(self.workers)]
+        self.stop = stop
+
+    def imap_unordered(self, tasks):
+        tasks = iter(tasks)
+        exhausted = False
+        while not self.stop:
+            for sup in self.supervisors:
+                if sup.idle and not exhausted:
+                    task = next(tasks, None)
+                    if task is None:
+                        exhausted = True
+                    else:
+                        sup.assign(task)
+            busy = False
+            for sup in self.supervisors:
+                record = sup.poll()
+                if record is not None:
+                    yield record
+                    if self.stop:
+                        return
+                busy = busy or not sup.idle
+            if exhausted and not busy:
+                return
+            wait_any(self.supervisors, 0.05)
+
+    def close(self):
+        for sup in self.supervisors:
+            sup.close()

@@ -1,0 +1,186 @@
+"""MPI: every rank supervises one evaluation process; rank 0 also coordinates.
+
+Measured facts this follows (docs/RELIABILITY.md): an uncaught exception in one rank hangs an
+MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a rank blocked in
+``recv`` burns a core and never runs Python signal handlers, so every loop here polls
+(``Iprobe``) and sleeps on its own child's pipe instead; NEURON stays out of MPI
+(``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
+
+Protocol: a worker rank sends ``(records, want)`` to rank 0 (tag RESULTS) whenever it has
+results or needs work; rank 0 answers with a list of up to ``want`` tasks (tag TASKS). ``want``
+is sized so that one message carries about a quarter second of work: trivial evaluations travel
+in batches, slow ones one at a time, and the tail of a campaign stays balanced.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import deque
+
+from launch.supervisor import Limits, Supervisor, wait_any
+
+TASKS, RESULTS = 11, 12
+STOP = "stop"
+
+
+def under_mpi() -> bool:
+    """Were we started by mpiexec/srun with more than a trivial world? (env only, no import)"""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK",
+                "SLURM_STEP_NUM_TASKS"):
+        if key in os.environ:
+            return True
+    return False
+
+
+def world():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def install_abort_hook(comm) -> None:
+    """An uncaught exception on any rank aborts the whole job (mpi4py's default is to hang)."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        previous(kind, value, tb)
+        sys.stderr.flush()
+        comm.Abort(1)
+
+    sys.excepthook = hook
+
+
+def mpi_library_version() -> str:
+    from mpi4py import MPI
+
+    return MPI.Get_library_version().splitlines()[0].strip()
+
+
+class _Batcher:
+    """How many tasks to ask for at once: about ``target_s`` of work, 1..64."""
+
+    def __init__(self, target_s: float = 0.25):
+        self.target_s = target_s
+        self.mean_s = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean_s = seconds if self.mean_s is None else 0.8 * self.mean_s + 0.2 * seconds
+
+    def want(self) -> int:
+        if self.mean_s is None:
+            return 1
+        return int(min(64, max(1, math.floor(self.target_s / max(self.mean_s, 1e-6)))))
+
+
+def _duration(record: dict) -> float:
+    return max(0.0, record.get("t_end", 0.0) - record.get("t_start", 0.0))
+
+
+class MPIExecutor:
+    """Rank 0's side: its own supervised child plus every other rank's."""
+
+    name = "mpi"
+
+    def __init__(self, comm, evaluator, limits: Limits, stop):
+        self.comm = comm
+        self.workers = comm.Get_size()
+        self.stop = stop
+        self.local = Supervisor(evaluator, 0, limits)
+        self.hungry: dict[int, int] = {}     # rank -> tasks it asked for and did not get yet
+        self.outstanding = [0] * self.workers
+
+    def imap_unordered(self, tasks):
+        from mpi4py import MPI
+
+        comm, status = self.comm, MPI.Status()
+        queue = deque(tasks)
+        while not self.stop:
+            progressed = False
+            while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
+                source = status.Get_source()
+                records, want = comm.recv(source=source, tag=RESULTS)
+                self.outstanding[source] -= len(records)
+                if want:
+                    self.hungry[source] = want
+                progressed = True
+                for record in records:
+                    yield record
+                    if self.stop:
+                        return
+            for rank, want in list(self.hungry.items()):
+                if not queue:
+                    break
+                share = max(1, math.ceil(len(queue) / self.workers))
+                batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
+                comm.send(batch, dest=rank, tag=TASKS)
+                self.outstanding[rank] += len(batch)
+                del self.hungry[rank]
+                progressed = True
+            if self.local.idle and queue:
+                self.local.assign(queue.popleft())
+            record = self.local.poll()
+            if record is not None:
+                yield record
+                progressed = True
+            if not queue and self.local.idle and not any(self.outstanding[1:]):
+                return
+            if not progressed:
+                wait_any([self.local], 0.001)
+
+    def close(self):
+        """Tell every worker rank to stop (their children are killed), then close ours."""
+        for rank in range(1, self.workers):
+            self.comm.send(STOP, dest=rank, tag=TASKS)
+        self.local.close()
+
+
+def serve_worker(comm, evaluator, limits: Limits) -> None:
+    """A worker rank's loop: ask for tasks, run them in its child, send records back.
+
+    Worker ranks ignore the stop signals (mpiexec forwards them to every rank): rank 0 decides
+    when the campaign stops and tells them so.
+    """
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    sup = Supervisor(evaluator, comm.Get_rank(), limits)
+    queue: deque = deque()
+    results: list = []
+    batcher = _Batcher()
+    asked = False
+    last_send = time.monotonic()
+    try:
+        while True:
+            progressed = False
+            if comm.Iprobe(source=0, tag=TASKS):
+                message = comm.recv(source=0, tag=TASKS)
+                if message == STOP:
+                    return
+                queue.extend(message)
+                asked = False
+                progressed = True
+            if sup.idle and queue:
+                sup.assign(queue.popleft())
+            record = sup.poll()
+            if record is not None:
+                batcher.observe(_duration(record))
+                results.append(record)
+                progressed = True
+            need = not asked and not queue and (sup.idle or batcher.want() > 1)
+            due = results and (time.monotonic() - last_send > 0.5 or len(results) >= 64
+                               or sup.idle)
+            if need or due:
+                want = batcher.want() if need else 0
+                comm.send((results, want), dest=0, tag=RESULTS)
+                results, last_send = [], time.monotonic()
+                asked = asked or bool(want)
+                progressed = True
+            if not progressed:
+                wait_any([sup], 0.001)
+    finally:
+        sup.close()
+

@@ -1,0 +1,129 @@
+"""``cellsweep run``: one command for a laptop (local processes) or an MPI allocation.
+
+Under ``mpiexec``/``srun`` every rank runs this; rank 0 validates everything, builds the
+mechanisms and opens the results file while the other ranks wait for the outcome, so that bad
+input fails once, before any work starts, and exits every rank with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from cells.errors import FrameworkError
+from cells.mechanisms import build as build_mechanisms
+from launch.backends import ProcessExecutor, SerialExecutor, StopFlag
+from launch.supervisor import Limits
+from sweep import campaign
+from sweep.progress import Progress
+
+EXIT_STOPPED = 3   # stopped by a signal before the end; rerun the same command to resume
+
+
+def limits_of(plan) -> Limits:
+    r = plan.run
+    return Limits(timeout_s=r.timeout_s, max_attempts=r.max_attempts,
+                  recycle_after=r.recycle_after, max_rss_mb=r.max_rss_mb)
+
+
+def _prepare(config, output, workers, restart, extra_versions=None):
+    plan = campaign.prepare(config, output=output, workers=workers)
+    if plan.model.cell.mechanisms_dir is not None:
+        build_mechanisms(plan.model.cell.mechanisms_dir)
+    store = campaign.open_store(plan, restart=restart, extra_versions=extra_versions)
+    return plan, store
+
+
+def run_local(config, output, workers, backend, restart) -> int:
+    plan, store = _prepare(config, output, workers, restart)
+    if store is None:
+        click.echo(f"{plan.run.output}: already complete ({plan.n_points} points); "
+                   "nothing to do (--restart starts over)")
+        return 0
+    stop = StopFlag()
+    stop.install()
+    limits = limits_of(plan)
+    if backend == "serial":
+        executor = SerialExecutor(plan.evaluator, limits, stop)
+    else:
+        executor = ProcessExecutor(plan.evaluator, limits, stop, workers=plan.run.workers)
+    click.echo(f"{plan.config_path}: {plan.sweep.design} sweep of {plan.n_points} points, "
+               f"{len(store.done_ids)} already done; {executor.workers} {executor.name} "
+               f"worker(s) -> {plan.run.output}", err=True)
+    try:
+        summary = campaign.run(plan, executor, stop, store,
+                               Progress(plan.run.progress, plan.run.log_interval_s))
+    finally:
+        executor.close()
+    return report(plan, summary)
+
+
+def run_mpi(config, output, workers, restart) -> int:
+    from launch import mpi
+
+    comm = mpi.world()
+    mpi.install_abort_hook(comm)
+    if comm.Get_rank() != 0:
+        outcome = comm.bcast(None, root=0)
+        if outcome[0] != "ok":
+            return 2
+        mpi.serve_worker(comm, outcome[1], outcome[2])
+        return 0
+    try:
+        plan, store = _prepare(config, output, workers, restart,
+                               extra_versions={"mpi_library": mpi.mpi_library_version(),
+                                               "mpi_ranks": comm.Get_size()})
+    except FrameworkError:
+        comm.bcast(("fail",), root=0)
+        raise
+    if store is None:
+        comm.bcast(("fail",), root=0)
+        click.echo(f"{plan.run.output}: already complete; nothing to do")
+        return 0
+    limits = limits_of(plan)
+    comm.bcast(("ok", plan.evaluator, limits), root=0)
+    stop = StopFlag()
+    stop.install()
+    executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop)
+    click.echo(f"{plan.config_path}: {plan.sweep.design} sweep of {plan.n_points} points, "
+               f"{len(store.done_ids)} already done; {comm.Get_size()} MPI rank(s) "
+               f"-> {plan.run.output}", err=True)
+    try:
+        summary = campaign.run(plan, executor, stop, store,
+                               Progress(plan.run.progress, plan.run.log_interval_s))
+    finally:
+        executor.close()
+    return report(plan, summary)
+
+
+def report(plan, summary) -> int:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "none"
+    rate = summary.ran / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    click.echo(f"{summary.output}: {sum(summary.counts.values())}/{summary.total} evaluated "
+               f"({counts}); this run: {summary.ran} in {summary.elapsed_s:.1f} s "
+               f"({rate:.2f}/s)")
+    if not summary.complete:
+        click.echo(f"stopped ({summary.stopped or 'interrupted'}): rerun the same command to "
+                   "resume", err=True)
+        return EXIT_STOPPED
+    if os.environ.get("CELLSWEEP_NO_PLOTS") != "1":
+        from launch.plots import plot_campaign
+
+        for path in plot_campaign(summary.output, summary.output.with_suffix("")
+                                  .with_name(summary.output.stem + "_plots")):
+            click.echo(f"plot written to {path}")
+    return 0
+
+
+def main_run(config, output, workers, backend, restart) -> None:
+    from launch.mpi import under_mpi
+
+    use_mpi = backend == "mpi" or (backend is None and under_mpi())
+    if use_mpi:
+        code = run_mpi(config, output, workers, restart)
+    else:
+        code = run_local(config, output, workers, backend or "processes", restart)
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,330 @@
+"""A sweep campaign: validate everything, then evaluate every unfinished point into one file.
+
+``prepare`` reads and checks the whole config (model, ``sweep:``, ``run:``, output path) without
+side effects, so bad input fails before any process starts. ``run`` takes a prepared plan and an
+executor (anything with ``imap_unordered``; ``sweep`` never knows about processes or MPI),
+resumes from the output's journal, and records every result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from cells.config import display_path
+from cells.errors import ConfigError
+from cells.loader import load_model
+from cells.mechanisms import content_hash
+from cells.schema import Problems, Section, load_yaml
+from sweep import designs
+from sweep import store as St
+from sweep.tasks import PointEvaluator
+
+# run: keys that change how a campaign runs but never its results (free to change on resume)
+RUN_ONLY = ("output", "workers", "recycle_after", "max_rss_mb", "commit_interval_s",
+            "log_interval_s", "progress")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    output: Path
+    workers: int | None = None
+    timeout_s: float = 600.0
+    max_attempts: int = 2
+    recycle_after: int = 500
+    max_rss_mb: float = 4000.0
+    trace_dt_ms: float | None = None
+    commit_interval_s: float = 2.0
+    log_interval_s: float = 30.0
+    progress: str = "auto"
+
+
+@dataclass
+class SweepPlan:
+    config_path: Path
+    config_text: str
+    data: dict
+    model: object
+    sweep: designs.SweepSpec
+    run: RunSettings
+    points: np.ndarray
+    evaluator: PointEvaluator
+    signature: str
+    signature_data: dict
+
+    @property
+    def n_points(self) -> int:
+        return int(self.points.shape[0])
+
+
+@dataclass
+class Summary:
+    output: Path
+    total: int
+    counts: dict = field(default_factory=dict)
+    complete: bool = False
+    stopped: str = ""
+    elapsed_s: float = 0.0
+    ran: int = 0
+
+
+def read_run(sec: Section, base_dir: Path, output_override=None, workers_override=None,
+             default_name="results.h5") -> RunSettings:
+    output = sec.string("output", None)
+    if output_override is not None:
+        path = Path(output_override)
+    elif output:
+        path = base_dir / output
+    else:
+        path = Path("results") / default_name
+    workers = sec.number("workers", None, integer=True, ge=1)
+    if workers_override is not None:
+        workers = workers_override
+    traces = sec.raw("traces", None)
+    trace_dt = None
+    if traces not in (None, False):
+        t = Section(traces if isinstance(traces, dict) else {}, sec.key_path("traces"),
+                    sec.problems)
+        if traces is not True and not isinstance(traces, dict):
+            sec.error("traces", "expected true, false or {dt_ms: ...}")
+        trace_dt = t.number("dt_ms", 0.5, gt=0)
+        t.finish()
+    settings = RunSettings(
+        output=path, workers=workers,
+        timeout_s=sec.number("timeout_s", 600.0, gt=0),
+        max_attempts=sec.number("max_attempts", 2, integer=True, ge=1, le=10),
+        recycle_after=sec.number("recycle_after", 500, integer=True, ge=1),
+        max_rss_mb=sec.number("max_rss_mb", 4000.0, gt=0),
+        trace_dt_ms=trace_dt,
+        commit_interval_s=sec.number("commit_interval_s", 2.0, gt=0),
+        log_interval_s=sec.number("log_interval_s", 30.0, gt=0),
+        progress=sec.string("progress", "auto", choices=("auto", "bar", "log", "none")))
+    sec.finish()
+    check_output(path, sec.problems, "run.output" if output_override is None else "--output")
+    return settings
+
+
+def check_output(path: Path, problems: Problems, where: str) -> None:
+    if path.suffix not in (".h5", ".hdf5"):
+        problems.add(where, f"expected an .h5 or .hdf5 file name, found {str(path)!r}")
+        return
+    if path.is_dir():
+        problems.add(where, f"{path} is a directory; expected a file path")
+        return
+    probe = path.parent if str(path.parent) else Path(".")
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        problems.add(where, f"cannot create {path}: {probe} is not a writable directory")
+
+
+def prepare(config_path, output=None, workers=None) -> SweepPlan:
+    """Read and validate a sweep config completely; no file is written."""
+    config_path = Path(config_path)
+    data = load_yaml(config_path)
+    source = display_path(config_path)
+    problems = Problems(source)
+    sweep_raw = data.get("sweep")
+    if "sweep" not in data:
+        problems.add("sweep", "missing: `cellsweep run` needs a sweep: section (or optimise:, "
+                              "once optimisation campaigns are available)")
+        problems.raise_if_any()
+    # axes first (names only), so that the model validates them as parameters
+    pre = Section(sweep_raw, "sweep", Problems(source))
+    axis_names = {name: f"sweep.parameters[{name!r}]" for name, _ in
+                  pre.section("parameters").items()}
+    model, data = load_model(config_path, extra_parameters=axis_names)
+    spec = designs.read_sweep(Section(sweep_raw, "sweep", problems), config_path.parent,
+                              model.free_parameters)
+    run = read_run(Section(data.get("run"), "run", problems), config_path.parent, output,
+                   workers, default_name=f"{config_path.stem}.h5")
+    if spec is not None and spec.design == "csv":
+        names = {p.name for p in model.parameters}
+        for axis in spec.axes:
+            if axis.name not in names:
+                problems.add("sweep.file", f"column {axis.name!r} is not a declared parameter; "
+                                           "declare it under cell.fixed or cell.free")
+    problems.raise_if_any()
+    if spec.design == "csv" or any(a.name not in {p.name for p in model.parameters}
+                                   for a in spec.axes):
+        model, data = load_model(config_path, extra_parameters={a.name: f"sweep.file[{a.name!r}]"
+                                                                for a in spec.axes})
+    points = designs.points(spec)
+    if points.shape[0] == 0:
+        raise ConfigError([f"{source}: sweep: the design has no points"])
+    evaluator = PointEvaluator(model=model, param_names=tuple(spec.names),
+                               trace_dt_ms=run.trace_dt_ms)
+    signature, canonical = campaign_signature(data, model)
+    return SweepPlan(config_path=config_path, config_text=config_path.read_text(encoding="utf-8"),
+                     data=data, model=model, sweep=spec, run=run, points=points,
+                     evaluator=evaluator, signature=signature, signature_data=canonical)
+
+
+def campaign_signature(data: dict, model) -> tuple[str, dict]:
+    """A hash of everything that decides the results: config (minus run-only keys) + inputs."""
+    canonical = json.loads(json.dumps(data, sort_keys=True, default=str))
+    run = canonical.get("run") or {}
+    for key in RUN_ONLY:
+        run.pop(key, None)
+    canonical["run"] = run
+    inputs = {"morphology": hashlib.sha256(model.cell.morphology.read_bytes()).hexdigest()}
+    if model.cell.mechanisms_dir is not None:
+        inputs["mechanisms"] = content_hash(model.cell.mechanisms_dir)
+    canonical["inputs"] = inputs
+    text = json.dumps(canonical, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest(), canonical
+
+
+def changed_keys(old, new, path="") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in old or key not in new:
+                out.append(sub)
+            else:
+                out.extend(changed_keys(old[key], new[key], sub))
+        return out
+    return [] if old == new else [path or "(top level)"]
+
+
+def versions(extra: dict | None = None) -> dict:
+    out = {}
+    for dist in ("cellsweep", "neuron", "efel", "bluepyopt", "deap", "numpy", "h5py", "mpi4py",
+                 "mpich"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    out.update(extra or {})
+    return out
+
+
+def _units(model, names) -> list[str]:
+    by_name = {p.name: p for p in model.parameters}
+    return [getattr(by_name.get(n), "unit", "") or "" for n in names]
+
+
+def feature_units(model) -> list[str]:
+    try:
+        from efel.units import get_unit
+    except ImportError:
+        return [""] * len(model.features)
+    out = []
+    for f in model.features:
+        try:
+            out.append(get_unit(f.efel))
+        except Exception:  # noqa: BLE001 - units are documentation, never fatal
+            out.append("")
+    return out
+
+
+def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
+    """Lock the output, decide fresh/resume/refuse; return an opened store, or None when the
+    output already holds this campaign, complete."""
+    output = plan.run.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lock = St.acquire_lock(output)
+    journal_path, _ = St.paths(output)
+    meta, records, _dropped = St.read_journal(output)
+    if meta is None and output.exists() and not restart:
+        previous = _stored_signature(output)
+        if previous == plan.signature:
+            St.release_lock(lock, output, remove=True)
+            return None                       # already complete: nothing to do
+        lock.close()
+        raise ConfigError([f"{display_path(output)}: exists and "
+                           + ("holds results of a different config" if previous else
+                              "is not a complete cellsweep results file")
+                           + "; use --restart to replace it, or choose another --output"])
+    if meta is not None and meta.get("signature") != plan.signature and not restart:
+        keys = changed_keys(meta.get("config", {}), plan.signature_data)
+        lock.close()
+        raise ConfigError([f"{display_path(output)}: the config changed since this campaign "
+                           f"started (changed: {', '.join(keys) or 'inputs'}); rerun with the "
+                           "original config to resume, or pass --restart to start over"])
+    if restart:
+        for path in (journal_path, output):
+            if path.exists():
+                path.unlink()
+        records = []
+    layout = St.Layout(kind="sweep", param_names=tuple(plan.sweep.names),
+                       param_units=tuple(_units(plan.model, plan.sweep.names)),
+                       feature_names=tuple(f.name for f in plan.model.features),
+                       feature_units=tuple(feature_units(plan.model)), n_rows=plan.n_points,
+                       traces=tuple(plan.evaluator.trace_layout()))
+    campaign = St.Campaign(
+        config_text=plan.config_text, signature=plan.signature,
+        signature_data=plan.signature_data, versions=versions(extra_versions),
+        mechanisms_hash=plan.signature_data["inputs"].get("mechanisms", ""),
+        extra={"design": plan.sweep.design})
+    store = St.ResultStore(output, layout, campaign, plan.points,
+                           commit_interval_s=plan.run.commit_interval_s, lock=lock)
+    store.open([r for r in records if r["id"] < plan.n_points])
+    return store
+
+
+def _stored_signature(output: Path) -> str | None:
+    """The config signature of a complete results file (its journal is gone), or None."""
+    import h5py
+
+    try:
+        with h5py.File(output, "r", locking=False) as f:
+            if f.attrs.get("format") != St.FORMAT or not f.attrs.get("complete", False):
+                return None
+            return str(f.attrs["config_signature"])
+    except OSError:
+        return None
+
+
+def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -> Summary:
+    """Evaluate every point not yet in the store; returns when done or when ``stop`` is set."""
+    start = time.monotonic()
+    done = store.done_ids
+    names = plan.sweep.names
+    pending = [i for i in range(plan.n_points) if i not in done]
+    if progress is not None:
+        progress.start(total=plan.n_points, done=len(done),
+                       failed=sum(1 for r in store.records.values() if r["status"] != "ok"))
+
+    def tasks():
+        for i in pending:
+            yield {"id": i, "params": {n: float(v) for n, v in zip(names, plan.points[i])}}
+
+    ran = 0
+    try:
+        for record in executor.imap_unordered(tasks()):
+            store.record([record])
+            ran += 1
+            if progress is not None:
+                progress.update(record)
+    finally:
+        complete = len(store.records) >= plan.n_points and not stop
+        store.finish(complete=complete)
+        if progress is not None:
+            progress.close()
+    counts = {}
+    for r in store.records.values():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return Summary(output=plan.run.output, total=plan.n_points, counts=counts, complete=complete,
+                   stopped=getattr(stop, "reason", ""), elapsed_s=time.monotonic() - start,
+                   ran=ran)
+
+
+def rate_and_eta(times: list[float], done: int, total: int) -> tuple[float, float]:
+    """Evaluations per second over the recent finishes, and the seconds left at that rate."""
+    if len(times) < 2:
+        return math.nan, math.nan
+    recent = sorted(times)[-200:]
+    span = recent[-1] - recent[0]
+    rate = (len(recent) - 1) / span if span > 0 else math.nan
+    eta = (total - done) / rate if rate and rate == rate else math.nan
+    return rate, eta

@@ -1,0 +1,225 @@
+"""Sweep designs: the table of points of a parameter space, a pure function of the config.
+
+Every process (and every resume) that reads the same ``sweep:`` section gets the same points in
+the same order, so a point is identified by its integer id alone. Space-filling designs come
+from ``scipy.stats.qmc`` (seeded, scrambled); grids are cartesian products with the last axis
+varying fastest.
+
+Config shape::
+
+    sweep:
+      design: grid            # grid | zip | csv | random | latin_hypercube | sobol
+      parameters:             # axes; default for space-filling designs: the free parameters
+        gbar_na_t.somatic: {linspace: [0.01, 0.2, 5]}      # or values: [...], logspace: [...]
+        step_pos.step.amp_nA: {values: [0.1, 0.2, 0.4]}
+        g_pas.all: {low: 1.0e-5, high: 1.0e-4, log: true}  # random / lhs / sobol
+      n_samples: 256          # random / latin_hypercube / sobol
+      seed: 1
+      file: points.csv        # csv: one column per parameter, one row per point
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cells.schema import REQUIRED, Section, check_number
+
+DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
+SPACE_FILLING = ("random", "latin_hypercube", "sobol")
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str
+    values: tuple = ()          # explicit values (grid / zip)
+    low: float | None = None    # bounds (space-filling designs)
+    high: float | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    design: str
+    axes: tuple                 # (Axis, ...)
+    n_samples: int = 0
+    seed: int = 0
+    table: tuple = ()           # csv design: rows of values
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.axes]
+
+
+def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | None:
+    """Validate a ``sweep:`` section; ``free_parameters`` give default axes and bounds."""
+    problems = sec.problems
+    design = sec.string("design", choices=DESIGNS)
+    seed = sec.number("seed", 0, integer=True, ge=0)
+    n_samples = sec.number("n_samples", REQUIRED if design in SPACE_FILLING else None,
+                           integer=True, ge=1)
+    if design in ("grid", "zip", "csv") and n_samples is not None:
+        sec.error("n_samples", f"n_samples applies to {', '.join(SPACE_FILLING)}; a {design} "
+                               "design's size follows from its values")
+    axes, table = [], ()
+    if design == "csv":
+        table, names = _read_csv(sec, base_dir)
+        axes = [Axis(name=n) for n in names]
+    else:
+        params_sec = sec.section("parameters")
+        items = params_sec.items()
+        if not items and design in SPACE_FILLING:
+            items = [(p.name, {"low": p.low, "high": p.high, "log": p.log})
+                     for p in free_parameters]
+            if not items:
+                sec.error("parameters", "no axes: list parameters here or declare free "
+                                        "parameters under cell.free")
+        for name, value in items:
+            axis = _read_axis(name, value, params_sec.key_path(name), problems, design,
+                              free_parameters)
+            if axis is not None:
+                axes.append(axis)
+        if design == "zip" and axes:
+            lengths = {len(a.values) for a in axes}
+            if len(lengths) > 1:
+                sec.error("parameters", "a zip design needs the same number of values on every "
+                                        f"axis; found {sorted(lengths)}")
+        if design in ("grid", "zip") and not axes and not problems.items:
+            sec.error("parameters", f"a {design} design needs at least one axis")
+    sec.finish()
+    if design is None:
+        return None
+    return SweepSpec(design=design, axes=tuple(axes), n_samples=int(n_samples or 0),
+                     seed=int(seed or 0), table=table)
+
+
+def _read_axis(name, value, path, problems, design, free_parameters) -> Axis | None:
+    a = Section(value, path, problems)
+    free = next((p for p in free_parameters if p.name == name), None)
+    if design in SPACE_FILLING:
+        low = a.number("low", free.low if free else None)
+        high = a.number("high", free.high if free else None)
+        log = a.boolean("log", free.log if free else False)
+        a.finish()
+        if low is None or high is None:
+            if free is None:
+                problems.add(path, "expected low and high (or declare it under cell.free)")
+            return None
+        if not low < high:
+            problems.add(path, f"expected low < high, found low={low:g}, high={high:g}")
+            return None
+        if log and low <= 0:
+            problems.add(path, f"log-scaled bounds must be positive, found low={low:g}")
+            return None
+        return Axis(name=name, low=low, high=high, log=log)
+    ways = [k for k in ("values", "linspace", "logspace") if a.has(k)]
+    if len(ways) != 1:
+        a.error(None, "expected exactly one of values, linspace: [start, stop, n] or "
+                      f"logspace: [start, stop, n]; found {', '.join(ways) or 'none'}")
+        a.finish()
+        return None
+    way = ways[0]
+    raw = a.sequence(way)
+    a.finish()
+    if way == "values":
+        values = [check_number(v, f"{path}.values[{i}]", problems) for i, v in enumerate(raw)]
+        if None in values or not values:
+            if not values:
+                problems.add(f"{path}.values", "expected at least one value")
+            return None
+        return Axis(name=name, values=tuple(values))
+    if len(raw) != 3:
+        problems.add(f"{path}.{way}", f"expected [start, stop, n], found {raw!r}")
+        return None
+    start = check_number(raw[0], f"{path}.{way}[0]", problems)
+    stop = check_number(raw[1], f"{path}.{way}[1]", problems)
+    n = check_number(raw[2], f"{path}.{way}[2]", problems, integer=True, ge=1)
+    if None in (start, stop, n):
+        return None
+    if way == "logspace":
+        if start <= 0 or stop <= 0:
+            problems.add(f"{path}.logspace", "logspace takes the start and stop values "
+                                             f"themselves, both positive; found {start:g}, {stop:g}")
+            return None
+        values = np.geomspace(start, stop, n)
+    else:
+        values = np.linspace(start, stop, n)
+    return Axis(name=name, values=tuple(float(v) for v in values))
+
+
+def _read_csv(sec: Section, base_dir: Path):
+    name = sec.string("file")
+    if not name:
+        return (), []
+    path = base_dir / name
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
+    except OSError as exc:
+        sec.error("file", f"cannot read {path}: {exc.strerror or exc}")
+        return (), []
+    if len(rows) < 2:
+        sec.error("file", f"{path}: expected a header row of parameter names and at least one "
+                          "row of values")
+        return (), []
+    header = [h.strip() for h in rows[0]]
+    table = []
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            sec.error("file", f"{path}:{i}: expected {len(header)} values, found {len(row)}")
+            return (), []
+        try:
+            table.append(tuple(float(v) for v in row))
+        except ValueError:
+            sec.error("file", f"{path}:{i}: not a number in {row!r}")
+            return (), []
+    return tuple(table), header
+
+
+def size(spec: SweepSpec) -> int:
+    if spec.design == "grid":
+        return int(np.prod([len(a.values) for a in spec.axes])) if spec.axes else 0
+    if spec.design == "zip":
+        return len(spec.axes[0].values) if spec.axes else 0
+    if spec.design == "csv":
+        return len(spec.table)
+    return spec.n_samples
+
+
+def points(spec: SweepSpec) -> np.ndarray:
+    """The full table of points, shape (n_points, n_axes), in point-id order."""
+    n, d = size(spec), len(spec.axes)
+    if spec.design == "grid":
+        grids = np.meshgrid(*[np.asarray(a.values) for a in spec.axes], indexing="ij")
+        return np.stack([g.ravel() for g in grids], axis=1) if grids else np.zeros((0, 0))
+    if spec.design == "zip":
+        return np.array([a.values for a in spec.axes], dtype=float).T
+    if spec.design == "csv":
+        return np.array(spec.table, dtype=float).reshape(n, d)
+    unit = _unit_samples(spec, n, d)
+    out = np.empty_like(unit)
+    for j, a in enumerate(spec.axes):
+        if a.log:
+            out[:, j] = np.exp(np.log(a.low) + unit[:, j] * (np.log(a.high) - np.log(a.low)))
+        else:
+            out[:, j] = a.low + unit[:, j] * (a.high - a.low)
+    return out
+
+
+def _unit_samples(spec: SweepSpec, n: int, d: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    if spec.design == "random":
+        return np.random.default_rng(spec.seed).random((n, d))
+    if spec.design == "latin_hypercube":
+        return qmc.LatinHypercube(d=d, scramble=True, seed=spec.seed).random(n)
+    sampler = qmc.Sobol(d=d, scramble=True, seed=spec.seed)
+    m = max(0, math.ceil(math.log2(n)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a prefix of a 2^m sequence is what we want here
+        return sampler.random_base2(m)[:n]
