@@ -54,6 +54,7 @@ def model_from_dict(data: dict, source: str, base_dir: Path,
     ``extra_parameters`` are names that will be given values at evaluation time without being
     declared under ``cell.fixed``/``cell.free`` (for example sweep axes): they are resolved and
     validated here too, so that the set of parameters a worker can touch is fixed up front.
+    A mapping ``{name: key path}`` makes problems point at where the name was written.
     """
     problems = Problems(source)
     top = Section(data, "", problems)
@@ -67,7 +68,8 @@ def model_from_dict(data: dict, source: str, base_dir: Path,
     protocols = read_protocols(top.section("protocols", required=True), base_dir, cell, mechset)
     features = _read_features(top, protocols, problems)
     scoring = _read_scoring(top.section("scoring"))
-    parameters = _read_parameters(cell_sec, cell, mechset, protocols, problems, extra_parameters)
+    parameters = _read_parameters(cell_sec, cell, mechset, protocols, problems, extra_parameters,
+                                  simulation)
     cell_sec.finish()
     problems.raise_if_any()
     return S.ModelSpec(source=source, cell=cell, parameters=parameters, protocols=protocols,
@@ -301,7 +303,8 @@ def _inserted_over(owner: str, variable: str, region: str, cell, mechset) -> boo
     return False
 
 
-def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra) -> tuple:
+def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra,
+                     simulation) -> tuple:
     params = []
     seen = set()
     for group in ("fixed", "free"):
@@ -319,16 +322,35 @@ def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra) ->
             param = _read_value(group, value, path, resolved, cell, problems)
             if param is not None:
                 params.append(param)
-    for name in extra:
+    paths = extra if isinstance(extra, dict) else {name: name for name in extra}
+    for name, where in paths.items():
         if name in seen:
             continue
         resolved = resolve_parameter(name, cell, mechset, protocols)
         if isinstance(resolved, str):
-            problems.add(name, resolved)
+            problems.add(where, resolved)
             continue
         seen.add(name)
-        params.append(resolved)
+        params.append(_with_current_default(resolved, cell, protocols, simulation))
     return tuple(sorted(params, key=lambda p: _application_rank(p, cell)))
+
+
+def _with_current_default(param: S.Parameter, cell, protocols, simulation) -> S.Parameter:
+    """An undeclared parameter defaults to what the model uses without it, where that is known
+    without NEURON (range variables keep None: they must be given a value when evaluated)."""
+    from dataclasses import replace
+
+    value = None
+    if param.kind == "protocol":
+        protocol = next(p for p in protocols if p.name == param.region)
+        value = next(s for s in protocol.stimuli if s.name == param.target).value(param.variable)
+    elif param.kind == "sim":
+        value = float(getattr(simulation, param.variable))
+    elif param.kind == "nseg" and not param.region:
+        value = float(getattr(cell.discretisation, param.variable))
+    elif param.kind == "global" and param.variable in S.GLOBAL_DEFAULTS:
+        value = S.GLOBAL_DEFAULTS[param.variable]
+    return replace(param, value=value)
 
 
 def _application_rank(param: S.Parameter, cell) -> int:
