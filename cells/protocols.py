@@ -8,6 +8,9 @@ measured here to give traces identical, sample for sample, to the standard run s
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 from cells import spec as S
@@ -132,9 +135,44 @@ def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) ->
     reset_globals(h, sim, values)
     h.tstop = protocol.tstop_ms
     h.finitialize(h.v_init)
-    _parallel_context(h).psolve(protocol.tstop_ms)
+    with _captured_stderr() as captured:
+        _parallel_context(h).psolve(protocol.tstop_ms)
+    if h.t < protocol.tstop_ms * (1 - 1e-12) - 1e-9:
+        # psolve returns quietly when CVode gives up; NEURON only prints why
+        why = " ".join(captured.text().split())[:400]
+        raise SimulationError(f"protocol {protocol.name}: integration stopped at t={h.t:g} ms "
+                              f"of {protocol.tstop_ms:g} ms" + (f" ({why})" if why else ""))
     t = t_vec.as_numpy().copy()
     return {name: (t, vec.as_numpy().copy()) for name, vec in vectors.items()}
+
+
+class _captured_stderr:
+    """Collect what NEURON's C code prints on file descriptor 2 during a run (to explain a
+    failure); cheap enough for every protocol run."""
+
+    _file = None
+
+    def __enter__(self):
+        import tempfile
+
+        if _captured_stderr._file is None:
+            _captured_stderr._file = tempfile.TemporaryFile()
+        self.file = _captured_stderr._file
+        self.file.seek(0)
+        self.file.truncate()
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        return False
+
+    def text(self) -> str:
+        self.file.seek(0)
+        return self.file.read().decode("utf-8", errors="replace")
 
 
 def _parallel_context(h):

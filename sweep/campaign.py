@@ -132,31 +132,26 @@ def prepare(config_path, output=None, workers=None) -> SweepPlan:
     data = load_yaml(config_path)
     source = display_path(config_path)
     problems = Problems(source)
-    sweep_raw = data.get("sweep")
     if "sweep" not in data:
         problems.add("sweep", "missing: `cellsweep run` needs a sweep: section (or optimise:, "
                               "once optimisation campaigns are available)")
         problems.raise_if_any()
-    # axes first (names only), so that the model validates them as parameters
-    pre = Section(sweep_raw, "sweep", Problems(source))
-    axis_names = {name: f"sweep.parameters[{name!r}]" for name, _ in
-                  pre.section("parameters").items()}
-    model, data = load_model(config_path, extra_parameters=axis_names)
-    spec = designs.read_sweep(Section(sweep_raw, "sweep", problems), config_path.parent,
-                              model.free_parameters)
+    try:
+        model, data = load_model(config_path)
+        free = model.free_parameters
+    except ConfigError as exc:              # keep collecting: report sweep/run problems too
+        model, free = None, ()
+        problems.items.extend(exc.problems)
+    spec = designs.read_sweep(Section(data.get("sweep"), "sweep", problems), config_path.parent,
+                              free)
     run = read_run(Section(data.get("run"), "run", problems), config_path.parent, output,
                    workers, default_name=f"{config_path.stem}.h5")
-    if spec is not None and spec.design == "csv":
-        names = {p.name for p in model.parameters}
-        for axis in spec.axes:
-            if axis.name not in names:
-                problems.add("sweep.file", f"column {axis.name!r} is not a declared parameter; "
-                                           "declare it under cell.fixed or cell.free")
     problems.raise_if_any()
-    if spec.design == "csv" or any(a.name not in {p.name for p in model.parameters}
-                                   for a in spec.axes):
-        model, data = load_model(config_path, extra_parameters={a.name: f"sweep.file[{a.name!r}]"
-                                                                for a in spec.axes})
+    declared = {p.name for p in model.parameters}
+    where = "sweep.file column {!r}" if spec.design == "csv" else "sweep.parameters[{!r}]"
+    extra = {a.name: where.format(a.name) for a in spec.axes if a.name not in declared}
+    if extra:
+        model, data = load_model(config_path, extra_parameters=extra)
     points = designs.points(spec)
     if points.shape[0] == 0:
         raise ConfigError([f"{source}: sweep: the design has no points"])
