@@ -69,7 +69,8 @@ def _worker(model: S.ModelSpec, fresh: bool) -> tuple[_Worker, float]:
     if worker is not None:
         _workers["last"] = worker
         return worker, 0.0
-    if _workers:
+    last = None               # else the previous cell outlives drop_cells() until we return,
+    if _workers:              # and the new worker's section baseline counts its sections
         drop_cells()          # one model per process: never simulate another model's sections
     start = time.perf_counter()
     worker = _Worker(model)
@@ -90,6 +91,9 @@ def full_values(model: S.ModelSpec, params: dict) -> dict:
         raise KeyError(f"parameter(s) {', '.join(map(repr, unknown))} are not declared in "
                        f"{model.source}; declared: {', '.join(values)}")
     values.update({k: float(v) for k, v in params.items()})
+    unset = [k for k, v in values.items() if v is None]
+    if unset:
+        raise KeyError(f"parameter(s) {', '.join(unset)} have no default value; give them one")
     return values
 
 
@@ -101,6 +105,9 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     timings = result.timings = {"build": 0.0, "parameters": 0.0, "simulate": 0.0, "features": 0.0}
     try:
         values = full_values(model, params)
+        bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+        if bad:
+            raise _NotFinite(f"parameter(s) {', '.join(bad)} are not finite; not simulated")
         worker, timings["build"] = _worker(model, fresh)
         cell = worker.cell
         mark = time.perf_counter()
@@ -126,6 +133,8 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         if leaked:
             drop_cells()
             raise RuntimeError(f"{leaked} NEURON section(s) leaked during the evaluation")
+    except _NotFinite as exc:
+        result.status, result.message = "nan", str(exc)
     except Exception as exc:  # noqa: BLE001 - every failure of a parameter set is data
         result.status = "error"
         result.message = f"{type(exc).__name__}: {exc}".strip()
@@ -137,6 +146,10 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     timings["overhead"] = timings["total"] - sum(timings[k] for k in
                                                  ("build", "parameters", "simulate", "features"))
     return result
+
+
+class _NotFinite(ValueError):
+    """A parameter value is NaN or infinite."""
 
 
 def _non_finite(responses: dict) -> str:

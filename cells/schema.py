@@ -87,6 +87,7 @@ class Section:
             return True, self.data[key]
         if default is REQUIRED:
             self.error(key, "missing required key")
+            return False, None          # never hand the sentinel to callers (float(REQUIRED))
         return False, default
 
     # -- typed accessors ---------------------------------------------------------------------
