@@ -1,0 +1,91 @@
+"""The same sweep gives the same numbers serially, with processes, and with 1-3 MPI ranks."""
+
+import sqlite3
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from sweep import results
+from tests.sweep.conftest import assert_same_results, run_cellsweep
+
+pytestmark = pytest.mark.neuron
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    from tests.sweep.conftest import DATA
+    import shutil
+
+    folder = tmp_path_factory.mktemp("reference")
+    for name in ("tiny.yaml", "ball_stick.swc"):
+        shutil.copy(DATA / "tiny" / name, folder / name)
+    out = folder / "serial.h5"
+    run_cellsweep("run", folder / "tiny.yaml", "-o", out, "--backend", "serial")
+    return folder / "tiny.yaml", out
+
+
+@pytest.mark.parametrize("args", [("--backend", "processes", "--workers", "1"),
+                                  ("--backend", "processes", "--workers", "2"),
+                                  ("--workers", "3")])
+def test_processes_equal_serial(reference, tmp_path, args):
+    config, ref = reference
+    out = tmp_path / "p.h5"
+    run_cellsweep("run", config, "-o", out, *args)
+    assert_same_results(ref, out)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_mpi_equals_serial(reference, tmp_path, ranks):
+    config, ref = reference
+    out = tmp_path / f"mpi{ranks}.h5"
+    proc = run_cellsweep("run", config, "-o", out, mpi=ranks)
+    assert f"{ranks} MPI rank(s)" in proc.stderr
+    assert_same_results(ref, out)
+    with h5py.File(out, "r") as f:
+        workers = set(f["worker"][:].tolist())
+        assert workers <= set(range(ranks)) and len(workers) >= min(ranks, 2)
+        assert int(f.attrs["n_rows"]) == 12
+
+
+def test_results_file_contents(reference):
+    _, ref = reference
+    with h5py.File(ref, "r") as f:
+        assert f.attrs["complete"] and f.attrs["kind"] == "sweep"
+        assert "gnabar_hh.somatic" in f.attrs["config"]
+        versions = __import__("json").loads(f.attrs["versions"])
+        assert {"neuron", "efel", "bluepyopt", "numpy", "h5py", "mpi4py"} <= set(versions)
+        assert f["status"].fillvalue == -1 and np.isnan(f["features"].fillvalue)
+        assert list(f["parameters"].attrs["names"]) == ["gnabar_hh.somatic", "step.stim.amp_nA"]
+        assert list(f["features"].attrs["units"])[1:] == ["mV", "mV"]  # Spikecount has none
+        assert (f["status"][:] == 0).all()
+    raw = ref.read_bytes()
+    assert str(ref.parent).encode() not in raw, "no absolute path of the machine in the file"
+    frame = results.load(ref)
+    assert len(frame) == 12 and (frame["status"] == "ok").all()
+    assert frame.loc[frame["step.stim.amp_nA"] == 0, "step.soma.Spikecount"].eq(0).all()
+
+
+def test_export_csv_and_sqlite(reference, tmp_path):
+    _, ref = reference
+    run_cellsweep("export", ref, "--csv", tmp_path / "r.csv", "--sqlite", tmp_path / "r.db")
+    frame = pd.read_csv(tmp_path / "r.csv")
+    with sqlite3.connect(tmp_path / "r.db") as conn:
+        table = pd.read_sql("select * from results", conn)
+    assert len(frame) == len(table) == 12
+    assert np.allclose(frame["step.soma.Spikecount"], table["step.soma.Spikecount"])
+
+
+def test_plots_are_written(reference, tmp_path):
+    _, ref = reference
+    proc = run_cellsweep("plot", ref, "--out", tmp_path / "plots")
+    assert (tmp_path / "plots" / "heatmaps.png").stat().st_size > 10_000
+    assert "heatmaps.png" in proc.stdout
+
+
+def test_status_after_the_end(reference):
+    _, ref = reference
+    proc = run_cellsweep("status", ref)
+    assert "complete" in proc.stdout and "12/12 done (ok 12), 0 pending" in proc.stdout
