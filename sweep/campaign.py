@@ -188,6 +188,9 @@ def changed_keys(old, new, path="") -> list[str]:
             else:
                 out.extend(changed_keys(old[key], new[key], sub))
         return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [k for i, (a, b) in enumerate(zip(old, new))
+                for k in changed_keys(a, b, f"{path}[{i}]")]
     return [] if old == new else [path or "(top level)"]
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cells.errors import FrameworkError
 from sweep import journal as J
 
 STATUS_CODES = {"pending": -1, "ok": 0, "nan": 1, "error": 2, "crashed": 3, "timeout": 4}
@@ -61,7 +62,7 @@ class Campaign:
     extra: dict = field(default_factory=dict)
 
 
-class OutputBusy(RuntimeError):
+class OutputBusy(FrameworkError):
     """Another run holds the output's lock."""
 
 

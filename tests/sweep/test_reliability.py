@@ -1,0 +1,199 @@
+"""Kills, signals, faults and resumes: nothing finished is lost, nothing is duplicated, and the
+finished file equals an uninterrupted run's."""
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from sweep import journal, results
+from sweep.store import paths
+from tests.sweep.conftest import (DATA, assert_same_results, cellsweep_command, env,
+                                  run_cellsweep)
+
+pytestmark = pytest.mark.neuron
+
+
+def bigger_tiny(folder, n_side: int, **run) -> str:
+    """The tiny model with an n_side x n_side grid (a campaign that lasts a few seconds)."""
+    data = yaml.safe_load((DATA / "tiny" / "tiny.yaml").read_text())
+    data["cell"]["morphology"] = str(DATA / "tiny" / "ball_stick.swc")
+    data["sweep"]["parameters"] = {
+        "gnabar_hh.somatic": {"linspace": [0.05, 0.2, n_side]},
+        "step.stim.amp_nA": {"linspace": [0.0, 0.6, n_side]}}
+    data["run"] = {"progress": "log", "log_interval_s": 0.5, "commit_interval_s": 0.3, **run}
+    path = folder / "campaign.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def start(*args, mpi=None) -> subprocess.Popen:
+    return subprocess.Popen(cellsweep_command(*args, mpi=mpi), env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the whole process group (coordinator, evaluation processes, MPI ranks)."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def journal_records(output) -> int:
+    return len(journal.read(paths(output)[0])[0])
+
+
+def wait_for_results(output, proc, minimum=1, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if journal_records(output) > minimum or proc.poll() is not None:
+            return
+        time.sleep(0.05)
+    raise AssertionError("no results appeared")
+
+
+def check_consistent(output, n_points):
+    """Opens with plain h5py; every committed row is a real result; ids unique."""
+    with h5py.File(output, "r") as f:
+        status = f["status"][:]
+        ids = f["eval_id"][:]
+        assert len(set(ids.tolist())) == len(ids) == n_points
+        done = status >= 0
+        assert int(f.attrs["n_committed"]) == int(done.sum())
+        assert not np.isnan(f["total_score"][:][done]).any()
+
+
+def kill_and_resume(config, output, kills, mpi=None, seed=0):
+    rng = random.Random(seed)
+    survived = []
+    for _ in range(kills):
+        proc = start("run", config, "-o", output, mpi=mpi)
+        time.sleep(rng.uniform(0.3, 3.0))
+        before = journal_records(output)
+        kill(proc)
+        time.sleep(0.1)                                       # let the OS reap the whole group
+        survived.append(before)
+        meta_and_records = journal.read(paths(output)[0])[0]
+        ids = [r["id"] for r in meta_and_records if r.get("k") == "r"]
+        assert len(ids) >= before, "a committed result was lost"
+    return survived
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mpi", [None, pytest.param(2, marks=pytest.mark.mpi)])
+def test_killed_at_random_moments_then_resumed_equals_uninterrupted(tmp_path, mpi):
+    config = bigger_tiny(tmp_path, 20)
+    reference = tmp_path / "reference.h5"
+    run_cellsweep("run", config, "-o", reference, "--workers", "2")
+    output = tmp_path / "killed.h5"
+    progress = kill_and_resume(config, output, kills=10, mpi=mpi, seed=1 if mpi else 0)
+    assert max(progress) > 0, "the kills must land while results are being written"
+    if output.exists():
+        with h5py.File(output, "r") as f:          # readable with plain h5py after any kill
+            assert f["status"].shape == (400,)
+    run_cellsweep("run", config, "-o", output, mpi=mpi)
+    check_consistent(output, 400)
+    assert_same_results(reference, output)
+    assert not paths(output)[0].exists() and not paths(output)[1].exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mpi", [None, pytest.param(2, marks=pytest.mark.mpi)])
+def test_sigterm_stops_cleanly_and_resumes(tmp_path, mpi):
+    config = bigger_tiny(tmp_path, 45)
+    output = tmp_path / "stopped.h5"
+    proc = start("run", config, "-o", output, mpi=mpi)
+    wait_for_results(output, proc, minimum=20)
+    assert proc.poll() is None, "the campaign ended before the signal"
+    status = run_cellsweep("status", output)
+    assert "running" in status.stdout and "pending" in status.stdout
+    sent = time.monotonic()
+    (os.killpg if mpi else os.kill)(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - sent
+    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    assert proc.returncode == 3, stderr
+    assert "stopped (SIGTERM)" in stderr
+    info = results.status(output)
+    assert not info["running"] and 0 < info["done"] < 2025
+    check_consistent(output, 2025)
+    run_cellsweep("run", config, "-o", output, mpi=mpi)
+    reference = tmp_path / "reference.h5"
+    run_cellsweep("run", config, "-o", reference)
+    assert_same_results(reference, output)
+
+
+def test_fault_mix_records_one_status_each_and_goes_on(tmp_path):
+    import shutil
+
+    for name in ("faults.yaml", "faults.csv", "fault.mod", "ball_stick.swc"):
+        shutil.copy(DATA / "faults" / name, tmp_path / name)
+    output = tmp_path / "faults.h5"
+    proc = run_cellsweep("run", tmp_path / "faults.yaml", "-o", output, "--workers", "1")
+    assert proc.returncode == 0
+    frame = results.load(output).set_index("eval_id")
+    expected = ["ok", "nan", "error", "error", "crashed", "timeout", "error", "ok", "nan", "ok"]
+    assert frame["status"].tolist() == expected
+    assert "injected hoc error" in frame.loc[2, "message"]
+    assert frame.loc[3, "message"].startswith("ValueError: nseg must be")
+    assert "SIGSEGV" in frame.loc[4, "message"] and frame.loc[4, "attempt"] == 2
+    assert frame.loc[5, "attempt"] == 2
+    assert "integration stopped" in frame.loc[6, "message"]
+    assert "not finite" in frame.loc[8, "message"]
+    features = [c for c in frame.columns if c.startswith("step.soma.")]
+    # after a CVode failure and after a NaN run, the same point gives a fresh process's numbers
+    assert np.array_equal(frame.loc[7, features].to_numpy(float),
+                          frame.loc[0, features].to_numpy(float), equal_nan=True)
+    assert np.array_equal(frame.loc[9, features].to_numpy(float),
+                          frame.loc[0, features].to_numpy(float), equal_nan=True)
+    assert (frame.loc[[1, 2, 4], "total_score"] == 500.0).all()
+
+
+def test_changed_config_is_refused_and_restart_starts_over(tmp_path):
+    config = bigger_tiny(tmp_path, 3)
+    output = tmp_path / "r.h5"
+    run_cellsweep("run", config, "-o", output)
+    again = run_cellsweep("run", config, "-o", output, "--workers", "1")
+    assert "already complete" in again.stdout
+    data = yaml.safe_load(config.read_text())
+    data["features"][0]["mean"] = 6
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    refused = run_cellsweep("run", config, "-o", output, check=False)
+    assert refused.returncode == 2
+    assert "holds results of a different config" in refused.stderr
+    data["features"][0]["mean"] = 7
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    restarted = run_cellsweep("run", config, "-o", output, "--restart")
+    assert "9/9 evaluated" in restarted.stdout
+
+
+def test_unfinished_campaign_with_changed_config_lists_the_keys(tmp_path):
+    config = bigger_tiny(tmp_path, 30)
+    output = tmp_path / "u.h5"
+    proc = start("run", config, "-o", output)
+    wait_for_results(output, proc, minimum=5)
+    kill(proc)
+    data = yaml.safe_load(config.read_text())
+    data["features"][1]["std"] = 9
+    data["run"]["workers"] = 1                        # run-only keys may change freely
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    refused = run_cellsweep("run", config, "-o", output, check=False)
+    assert refused.returncode == 2
+    assert "the config changed since this campaign started (changed: features[1].std)" in refused.stderr
+
+
+def test_second_run_on_the_same_output_is_refused(tmp_path):
+    config = bigger_tiny(tmp_path, 30)
+    output = tmp_path / "busy.h5"
+    proc = start("run", config, "-o", output)
+    wait_for_results(output, proc, minimum=1)
+    second = run_cellsweep("run", config, "-o", output, check=False)
+    kill(proc)
+    assert second.returncode == 2
+    assert "another cellsweep run is writing this output" in second.stderr
