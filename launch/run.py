@@ -68,7 +68,7 @@ def run_mpi(config, output, workers, restart) -> int:
     if comm.Get_rank() != 0:
         outcome = comm.bcast(None, root=0)
         if outcome[0] != "ok":
-            return 2
+            return 2 if outcome[0] == "fail" else 0
         mpi.serve_worker(comm, outcome[1], outcome[2])
         return 0
     try:
@@ -79,7 +79,7 @@ def run_mpi(config, output, workers, restart) -> int:
         comm.bcast(("fail",), root=0)
         raise
     if store is None:
-        comm.bcast(("fail",), root=0)
+        comm.bcast(("done",), root=0)
         click.echo(f"{plan.run.output}: already complete; nothing to do")
         return 0
     limits = limits_of(plan)

@@ -46,7 +46,8 @@ def kill(proc: subprocess.Popen) -> None:
 
 
 def journal_records(output) -> int:
-    return len(journal.read(paths(output)[0])[0])
+    """Finished evaluations committed to the output's journal so far."""
+    return sum(1 for r in journal.read(paths(output)[0])[0] if r.get("k") == "r")
 
 
 def wait_for_results(output, proc, minimum=1, timeout=60):
