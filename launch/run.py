@@ -12,11 +12,12 @@ import sys
 
 import click
 
-from cells.errors import FrameworkError
+from cells.errors import ConfigError, FrameworkError
+from cells.config import display_path
 from cells.mechanisms import build as build_mechanisms
+from cells.schema import load_yaml
 from launch.backends import ProcessExecutor, SerialExecutor, StopFlag
 from launch.supervisor import Limits
-from sweep import campaign
 from sweep.progress import Progress
 
 EXIT_STOPPED = 3   # stopped by a signal before the end; rerun the same command to resume
@@ -28,19 +29,43 @@ def limits_of(plan) -> Limits:
                   recycle_after=r.recycle_after, max_rss_mb=r.max_rss_mb)
 
 
+def campaign_module(config):
+    """``sweep.campaign`` or ``optimise.campaign``, from the config's ``sweep:``/``optimise:``."""
+    data = load_yaml(config)
+    kinds = [k for k in ("sweep", "optimise") if k in data]
+    if len(kinds) != 1:
+        raise ConfigError([f"{display_path(config)}: "
+                           + ("has both sweep: and optimise:; a config describes one campaign"
+                              if kinds else "needs a sweep: or an optimise: section to run")])
+    if kinds[0] == "sweep":
+        from sweep import campaign
+    else:
+        from optimise import campaign
+    return campaign
+
+
+def describe(plan, store) -> str:
+    done = len(store.done_ids)
+    if hasattr(plan, "sweep"):
+        return f"{plan.sweep.design} sweep of {plan.n_points} points, {done} already done"
+    spec = plan.spec
+    return (f"{spec.algorithm} optimisation, {spec.offspring_size} offspring x "
+            f"{spec.max_generations} generations, seed {spec.seed}, {done} evaluations journaled")
+
+
 def _prepare(config, output, workers, restart, extra_versions=None):
+    campaign = campaign_module(config)
     plan = campaign.prepare(config, output=output, workers=workers)
     if plan.model.cell.mechanisms_dir is not None:
         build_mechanisms(plan.model.cell.mechanisms_dir)
     store = campaign.open_store(plan, restart=restart, extra_versions=extra_versions)
-    return plan, store
+    return campaign, plan, store
 
 
 def run_local(config, output, workers, backend, restart) -> int:
-    plan, store = _prepare(config, output, workers, restart)
+    campaign, plan, store = _prepare(config, output, workers, restart)
     if store is None:
-        click.echo(f"{plan.run.output}: already complete ({plan.n_points} points); "
-                   "nothing to do (--restart starts over)")
+        click.echo(f"{plan.run.output}: already complete; nothing to do (--restart starts over)")
         return 0
     stop = StopFlag()
     stop.install()
@@ -49,9 +74,8 @@ def run_local(config, output, workers, backend, restart) -> int:
         executor = SerialExecutor(plan.evaluator, limits, stop)
     else:
         executor = ProcessExecutor(plan.evaluator, limits, stop, workers=plan.run.workers)
-    click.echo(f"{plan.config_path}: {plan.sweep.design} sweep of {plan.n_points} points, "
-               f"{len(store.done_ids)} already done; {executor.workers} {executor.name} "
-               f"worker(s) -> {plan.run.output}", err=True)
+    click.echo(f"{plan.config_path}: {describe(plan, store)}; {executor.workers} "
+               f"{executor.name} worker(s) -> {plan.run.output}", err=True)
     try:
         summary = campaign.run(plan, executor, stop, store,
                                Progress(plan.run.progress, plan.run.log_interval_s))
@@ -72,8 +96,8 @@ def run_mpi(config, output, workers, restart) -> int:
         mpi.serve_worker(comm, outcome[1], outcome[2])
         return 0
     try:
-        plan, store = _prepare(config, output, workers, restart,
-                               extra_versions={"mpi_library": mpi.mpi_library_version(),
+        campaign, plan, store = _prepare(config, output, workers, restart,
+                                         extra_versions={"mpi_library": mpi.mpi_library_version(),
                                                "mpi_ranks": comm.Get_size()})
     except FrameworkError:
         comm.bcast(("fail",), root=0)
@@ -87,8 +111,7 @@ def run_mpi(config, output, workers, restart) -> int:
     stop = StopFlag()
     stop.install()
     executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop)
-    click.echo(f"{plan.config_path}: {plan.sweep.design} sweep of {plan.n_points} points, "
-               f"{len(store.done_ids)} already done; {comm.Get_size()} MPI rank(s) "
+    click.echo(f"{plan.config_path}: {describe(plan, store)}; {comm.Get_size()} MPI rank(s) "
                f"-> {plan.run.output}", err=True)
     try:
         summary = campaign.run(plan, executor, stop, store,

@@ -228,6 +228,18 @@ def feature_units(model) -> list[str]:
 def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
     """Lock the output, decide fresh/resume/refuse; return an opened store, or None when the
     output already holds this campaign, complete."""
+    layout = St.Layout(kind="sweep", param_names=tuple(plan.sweep.names),
+                       param_units=tuple(_units(plan.model, plan.sweep.names)),
+                       feature_names=tuple(f.name for f in plan.model.features),
+                       feature_units=tuple(feature_units(plan.model)), n_rows=plan.n_points,
+                       traces=tuple(plan.evaluator.trace_layout()))
+    return open_results(plan, layout, plan.points, {"design": plan.sweep.design}, restart,
+                        extra_versions)
+
+
+def open_results(plan, layout: St.Layout, points, extra_attrs: dict, restart: bool,
+                 extra_versions=None):
+    """Shared by sweeps and optimisations: lock, resume or refuse, and open the store."""
     output = plan.run.output
     output.parent.mkdir(parents=True, exist_ok=True)
     lock = St.acquire_lock(output)
@@ -254,19 +266,16 @@ def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
             if path.exists():
                 path.unlink()
         records = []
-    layout = St.Layout(kind="sweep", param_names=tuple(plan.sweep.names),
-                       param_units=tuple(_units(plan.model, plan.sweep.names)),
-                       feature_names=tuple(f.name for f in plan.model.features),
-                       feature_units=tuple(feature_units(plan.model)), n_rows=plan.n_points,
-                       traces=tuple(plan.evaluator.trace_layout()))
     campaign = St.Campaign(
         config_text=plan.config_text, signature=plan.signature,
         signature_data=plan.signature_data, versions=versions(extra_versions),
         mechanisms_hash=plan.signature_data["inputs"].get("mechanisms", ""),
-        extra={"design": plan.sweep.design})
-    store = St.ResultStore(output, layout, campaign, plan.points,
+        extra=extra_attrs)
+    store = St.ResultStore(output, layout, campaign, points,
                            commit_interval_s=plan.run.commit_interval_s, lock=lock)
-    store.open([r for r in records if r["id"] < plan.n_points])
+    if layout.kind == "sweep":
+        records = [r for r in records if r["id"] < layout.n_rows]
+    store.open(records)
     return store
 
 

@@ -46,8 +46,9 @@ class Layout:
     param_units: tuple
     feature_names: tuple
     feature_units: tuple
-    n_rows: int                         # sweeps: fixed; optimisations: grows
+    n_rows: int                         # sweeps: the points; optimisations: expected evaluations
     traces: tuple = ()                  # ((protocol, recording, n_samples, dt_ms), ...)
+    columns: tuple = ()                 # extra per-row integer columns: ((name, fill), ...)
 
 
 @dataclass
@@ -175,12 +176,13 @@ class ResultStore:
         self._buffer.clear()
         self._last_commit = time.monotonic()
 
-    def finish(self, complete: bool) -> None:
-        """Final write; a complete campaign leaves one file (no journal, no lock)."""
+    def finish(self, complete: bool, write_extra=None) -> None:
+        """Final write; a complete campaign leaves one file (no journal, no lock).
+        ``write_extra(h5file)`` adds what only a finished campaign has (e.g. a hall of fame)."""
         if self.journal is not None:
             self.journal.sync()
         if complete:
-            self.rebuild(complete=True)
+            self.rebuild(complete=True, write_extra=write_extra)
             self.journal.close()
             self.journal = None
             os.unlink(self.journal_path)
@@ -192,7 +194,7 @@ class ResultStore:
         self.lock = None
 
     # -- HDF5 ------------------------------------------------------------------------------------
-    def rebuild(self, complete: bool) -> None:
+    def rebuild(self, complete: bool, write_extra=None) -> None:
         """Write the whole file anew from the known records, then rename it into place."""
         import h5py
 
@@ -201,6 +203,8 @@ class ResultStore:
             self._create(f)
             rows = sorted(self.records.values(), key=lambda r: r["id"])
             self._write_rows(f, rows)
+            if write_extra is not None:
+                write_extra(f)
             f.attrs["n_committed"] = len(self.records)
             f.attrs["complete"] = bool(complete)
             f.flush()
@@ -210,7 +214,9 @@ class ResultStore:
 
     def _create(self, f) -> None:
         lay, camp = self.layout, self.campaign
-        n, p, nf = lay.n_rows, len(lay.param_names), len(lay.feature_names)
+        p, nf = len(lay.param_names), len(lay.feature_names)
+        # a sweep's rows are its points; an optimisation's grow with every evaluation
+        n = lay.n_rows if lay.kind == "sweep" else (max(self.records) + 1 if self.records else 0)
         f.attrs["format"] = FORMAT
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["kind"] = lay.kind
@@ -255,6 +261,8 @@ class ResultStore:
         ds("t_start", (n,), "f8", np.nan, units="s since 1970-01-01 UTC")
         ds("t_end", (n,), "f8", np.nan, units="s since 1970-01-01 UTC")
         ds("nseg", (n,), "i4", -1)
+        for name, fill in lay.columns:
+            ds(name, (n,), "i4", fill)
         for protocol, recording, samples, dt in lay.traces:
             d = f.create_dataset(f"traces/{protocol}/{recording}", shape=(n, samples),
                                  dtype="f4", fillvalue=np.nan, chunks=(min(max(n, 1), 64), samples),
@@ -292,6 +300,8 @@ class ResultStore:
             f["t_start"][sl] = np.array([r["t_start"] for r in chunk], dtype=float)
             f["t_end"][sl] = np.array([r["t_end"] for r in chunk], dtype=float)
             f["nseg"][sl] = np.array([r.get("nseg", -1) for r in chunk], dtype="i4")
+            for name, fill in self.layout.columns:
+                f[name][sl] = np.array([r.get(name, fill) for r in chunk], dtype="i4")
             for protocol, recording, samples, _ in self.layout.traces:
                 key = f"{protocol}.{recording}"
                 values = np.full((stop - start, samples), np.nan, dtype="f4")
