@@ -52,6 +52,11 @@ class _Worker:
         self.cell = NeuronCell(model)
         self.groups = F.feature_groups(model.features)
         self.section_count = _live_sections(self.cell.h)
+        foreign = self.section_count - self.cell.section_count()
+        if foreign:
+            # every section in the process is simulated: others would change the results
+            raise RuntimeError(f"{foreign} NEURON section(s) that do not belong to the cell "
+                               "exist in this process; evaluate in a clean process")
 
 
 _workers: dict = {}

@@ -235,5 +235,27 @@ def plot(results, out_dir, points):
         click.echo(f"plot written to {written}")
 
 
+@main.command()
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("-n", "count", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml",
+              show_default=True)
+def best(results, count, fmt):
+    """The best parameter sets (hall of fame of an optimisation, or lowest total score)."""
+    import json
+
+    import yaml
+
+    from sweep.results import best as find_best
+
+    sets = find_best(_results_path(results), count)
+    if not sets:
+        raise UsageProblem(f"{results}: no successful evaluation yet")
+    if fmt == "json":
+        click.echo(json.dumps(sets, indent=2))
+    else:
+        click.echo(yaml.safe_dump(sets, sort_keys=False).rstrip())
+
+
 if __name__ == "__main__":
     main()

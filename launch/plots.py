@@ -42,16 +42,19 @@ def _grid(n: int, max_cols: int = 4):
     return (n + cols - 1) // cols, cols
 
 
-def plot_campaign(results_path, out_dir, points=None) -> list[Path]:
+def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     """Response curves (1 axis), heatmaps (2-axis grid) or a scatter matrix (anything else),
-    plus stored traces of chosen points; returns the PNG paths written."""
+    plus stored traces of chosen points; for optimisations see ``plot_optimisation``.
+    Returns the PNG paths written."""
     import numpy as np
 
     from sweep import results
 
     plt = _pyplot()
-    frame = results.load(results_path)
     meta = results.metadata(results_path)
+    if meta.get("kind") == "optimise":
+        return plot_optimisation(results_path, out_dir, model=model)
+    frame = results.load(results_path)
     import h5py
 
     with h5py.File(results_path, "r", locking=False) as f:
@@ -136,3 +139,102 @@ def plot_campaign(results_path, out_dir, points=None) -> list[Path]:
             plt.close(fig)
             written.append(out_dir / "traces.png")
     return written
+
+
+def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
+    """Convergence, Pareto front (two objectives), hall-of-fame parameters and, given the
+    model, the best parameter set's traces."""
+    import h5py
+    import numpy as np
+
+    from sweep import results
+
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = results.load(results_path)
+    ok = frame[frame["status"] == "ok"]
+    written = []
+    with h5py.File(results_path, "r", locking=False) as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["parameters"].attrs["names"]]
+        features = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
+        hof = f["optimisation/hall_of_fame/parameters"][:] if "optimisation" in f else None
+
+    by_gen = ok.groupby("generation")["total_score"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    gens = np.array(sorted(by_gen.groups))
+    best = by_gen.min().to_numpy()
+    mean, std = by_gen.mean().to_numpy(), by_gen.std(ddof=0).to_numpy()
+    ax.plot(gens, best, "o-", label="best", lw=1.2)
+    ax.plot(gens, mean, "-", label="mean", lw=1)
+    ax.fill_between(gens, mean - std, mean + std, alpha=0.2, label="mean ± std")
+    ax.plot(gens, np.minimum.accumulate(best), "k--", lw=0.8, label="best so far")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("total score")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(out_dir / "convergence.png", dpi=110)
+    plt.close(fig)
+    written.append(out_dir / "convergence.png")
+
+    if len(features) == 2:
+        from optimise.campaign import pareto_indices
+
+        scores = ok[[f"score.{n}" for n in features]].to_numpy()
+        front = scores[pareto_indices(scores)]
+        front = front[np.argsort(front[:, 0])]
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(scores[:, 0], scores[:, 1], ".", color="0.7", ms=3, label="evaluations")
+        ax.plot(front[:, 0], front[:, 1], "o-", color="C3", ms=4, label="Pareto front")
+        ax.set_xlabel(features[0], fontsize=7)
+        ax.set_ylabel(features[1], fontsize=7)
+        ax.legend(fontsize=7, frameon=False)
+        fig.tight_layout()
+        fig.savefig(out_dir / "pareto_front.png", dpi=110)
+        plt.close(fig)
+        written.append(out_dir / "pareto_front.png")
+
+    if hof is not None and len(hof):
+        fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names) + 0.5, 3),
+                                 squeeze=False)
+        for j, (ax, name) in enumerate(zip(axes[0], names)):
+            ax.plot(np.zeros(len(ok)) + 0.5 + 0.15 * np.random.default_rng(0).standard_normal(
+                len(ok)), ok[name], ".", color="0.8", ms=2)
+            ax.plot(np.full(len(hof), 0.5), hof[:, j], "o", color="C3", ms=4)
+            ax.set_xticks([])
+            ax.set_title(name, fontsize=7)
+            ax.tick_params(labelsize=6)
+        fig.suptitle("hall of fame (red) among all evaluations", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / "hall_of_fame.png", dpi=110)
+        plt.close(fig)
+        written.append(out_dir / "hall_of_fame.png")
+
+    if model is not None and len(ok):
+        from cells.evaluate import evaluate
+
+        row = ok.loc[ok["total_score"].idxmin()]
+        result = evaluate(model, {n: float(row[n]) for n in names}, traces=True)
+        if result.traces:
+            path = plot_traces(model, result, out_dir / "best_traces.png")
+            _annotate_targets(model, result, path)
+            written.append(path)
+    return written
+
+
+def _annotate_targets(model, result, path) -> None:
+    """Add a feature/target table under the best model's traces."""
+    plt = _pyplot()
+    image = plt.imread(path)
+    lines = [f"{f.name}: {result.features.get(f.name, float('nan')):.4g} "
+             f"(target {f.mean:.4g} ± {f.std:.3g}, score {result.scores.get(f.name, 0):.2f})"
+             for f in model.features]
+    fig = plt.figure(figsize=(image.shape[1] / 110, image.shape[0] / 110 + 0.18 * len(lines)))
+    ax = fig.add_axes([0, 0.18 * len(lines) / (image.shape[0] / 110 + 0.18 * len(lines)), 1,
+                       1 - 0.18 * len(lines) / (image.shape[0] / 110 + 0.18 * len(lines))])
+    ax.imshow(image)
+    ax.axis("off")
+    fig.text(0.02, 0.01, "\n".join(lines), fontsize=7, family="monospace", va="bottom")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -135,7 +135,7 @@ def report(plan, summary) -> int:
         from launch.plots import plot_campaign
 
         for path in plot_campaign(summary.output, summary.output.with_suffix("")
-                                  .with_name(summary.output.stem + "_plots")):
+                                  .with_name(summary.output.stem + "_plots"), model=plan.model):
             click.echo(f"plot written to {path}")
     return 0
 

@@ -146,6 +146,24 @@ def _lock_held(path: Path) -> bool:
         return False
 
 
+def best(path, n: int = 1) -> list[dict]:
+    """The ``n`` best parameter sets: an optimisation's hall of fame when it finished, else the
+    ``ok`` evaluations with the lowest total score."""
+    path = Path(path)
+    with _open(path) as f:
+        names = _names(f["parameters"])
+        if "optimisation/hall_of_fame" in f:
+            g = f["optimisation/hall_of_fame"]
+            ids, params, scores = g["eval_id"][:], g["parameters"][:], g["scores"][:]
+            return [{"eval_id": int(i), "total_score": float(np.sum(sc)),
+                     "parameters": {k: float(v) for k, v in zip(names, row)}}
+                    for i, row, sc in list(zip(ids, params, scores))[:n]]
+    frame = load(path)
+    frame = frame[frame["status"] == "ok"].sort_values(["total_score", "eval_id"]).head(n)
+    return [{"eval_id": int(row["eval_id"]), "total_score": float(row["total_score"]),
+             "parameters": {k: float(row[k]) for k in names}} for _, row in frame.iterrows()]
+
+
 def metadata(path) -> dict:
     with _open(Path(path)) as f:
         out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}

@@ -78,7 +78,7 @@ CASES = {
         ["cell.free['gbar_k_m.somatic']: expected low < high, found low=0.01, high=0.001"]),
     "default outside bounds": (
         lambda d: d["cell"]["free"]["gbar_k_m.somatic"].update(default=1.0),
-        ["cell.free['gbar_k_m.somatic'].default: expected a value within [0, 0.002], found 1"]),
+        ["cell.free['gbar_k_m.somatic'].default: expected a value within [0, 0.01], found 1"]),
     "wrong type": (
         lambda d: d["cell"]["fixed"].update({"celsius": "warm"}),
         ["cell.fixed.celsius: expected a number, found a string 'warm'"]),

@@ -1,0 +1,175 @@
+"""Engine benchmarks: throughput of the bundled example, the coordinator's trivial-task rate, and
+the writer's rows per second. Prints one JSON object per measurement.
+
+  python bench/engine_bench.py example --repeats 5          # 1 vs 2 processes vs mpiexec -n 2
+  python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
+  mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
+  python bench/engine_bench.py writer --rows 100000         # journal + HDF5 rows per second
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def example_config(folder: Path, points: int) -> Path:
+    """The bundled example with an FI-curve sweep of ``points`` amplitudes."""
+    src = ROOT / "configs" / "example"
+    data = yaml.safe_load((src / "example.yaml").read_text())
+    data["cell"]["morphology"] = str(src / "example_pyramid.swc")
+    data["cell"]["mechanisms_dir"] = str(ROOT / "mechanisms" / "example")
+    data["sweep"] = {"design": "grid",
+                     "parameters": {"step_pos.step.amp_nA": {"linspace": [0.1, 0.6, points]}}}
+    data["run"] = {"progress": "none"}
+    path = folder / "bench_example.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def campaign_rate(output: Path) -> tuple[float, float]:
+    """(evaluations per second between the first start and the last end, mean eval seconds)."""
+    from sweep.results import load
+
+    frame = load(output)
+    span = frame["t_end"].max() - frame["t_start"].min()
+    return len(frame) / span, float(frame["time.total_s"].mean())
+
+
+def run_example(args):
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "NEURON_INIT_MPI": "0", "CELLSWEEP_NO_PLOTS": "1"}
+    variants = {
+        "processes-1": [sys.executable, "-m", "launch", "run", "--workers", "1"],
+        "processes-2": [sys.executable, "-m", "launch", "run", "--workers", "2"],
+        "mpiexec-2": [str(venv_bin / "mpiexec"), "-n", "2", sys.executable, "-m", "launch", "run"],
+    }
+    if args.mpi1:
+        variants["mpiexec-1"] = [str(venv_bin / "mpiexec"), "-n", "1", sys.executable, "-m",
+                                 "launch", "run"]
+    rates = {k: [] for k in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = example_config(Path(tmp), args.points)
+        for repeat in range(args.repeats):           # A B C A B C ...: side by side in time
+            for name, command in variants.items():
+                out = Path(tmp) / f"{name}-{repeat}.h5"
+                start = time.perf_counter()
+                subprocess.run(command + [str(config), "-o", str(out)], check=True, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+                wall = time.perf_counter() - start
+                rate, mean_eval = campaign_rate(out)
+                rates[name].append(rate)
+                emit(bench="example", variant=name, repeat=repeat, points=args.points,
+                     evals_per_s=rate, mean_eval_s=mean_eval, whole_command_s=wall)
+    base = statistics.median(rates["processes-1"])
+    for name, values in rates.items():
+        workers = 1 if name.endswith("-1") else 2
+        emit(bench="example-summary", variant=name, median_evals_per_s=statistics.median(values),
+             min=min(values), max=max(values), n=len(values),
+             parallel_efficiency=statistics.median(values) / (workers * base))
+
+
+def run_trivial(args):
+    from bench.trivial import TrivialEvaluator
+    from launch.backends import ProcessExecutor, StopFlag
+    from launch.supervisor import Limits
+
+    for workers in args.workers:
+        executor = ProcessExecutor(TrivialEvaluator(), Limits(), StopFlag(), workers=workers)
+        list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))  # warm
+        start = time.perf_counter()
+        n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                                   for i in range(args.tasks)))
+        elapsed = time.perf_counter() - start
+        executor.close()
+        emit(bench="trivial", backend="processes", workers=workers, tasks=n,
+             tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
+
+
+def run_trivial_mpi(args):
+    from bench.trivial import TrivialEvaluator
+    from launch import mpi
+    from launch.backends import StopFlag
+    from launch.supervisor import Limits
+
+    comm = mpi.world()
+    mpi.install_abort_hook(comm)
+    if comm.Get_rank() != 0:
+        mpi.serve_worker(comm, TrivialEvaluator(), Limits())
+        return
+    executor = mpi.MPIExecutor(comm, TrivialEvaluator(), Limits(), StopFlag())
+    list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))
+    start = time.perf_counter()
+    n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                               for i in range(args.tasks)))
+    elapsed = time.perf_counter() - start
+    executor.close()
+    emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), tasks=n,
+         tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
+
+
+def run_writer(args):
+    import numpy as np
+
+    from sweep import store as St
+
+    with tempfile.TemporaryDirectory() as tmp:
+        n = args.rows
+        layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
+                           feature_names=tuple(f"f{i}" for i in range(20)),
+                           feature_units=("",) * 20, n_rows=n)
+        campaign = St.Campaign(config_text="", signature="s", signature_data={}, versions={})
+        store = St.ResultStore(Path(tmp) / "w.h5", layout, campaign,
+                               np.arange(n, dtype=float)[:, None])
+        store.open([])
+        records = [{"id": i, "attempt": 1, "status": "ok", "message": "", "params": [float(i)],
+                    "features": [float(i)] * 20, "scores": [0.5] * 20,
+                    "timings": {"total": 0.01}, "worker": i % 2, "host": "h",
+                    "t_start": 0.0, "t_end": 1.0, "nseg": 1} for i in range(n)]
+        start = time.perf_counter()
+        for r in records:
+            store.record([r])
+        store.finish(complete=True)
+        elapsed = time.perf_counter() - start
+        emit(bench="writer", rows=n, features=20, rows_per_s=n / elapsed,
+             seconds=elapsed, includes="journal append per row, HDF5 commit every 2 s, final rebuild")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("example")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--points", type=int, default=12)
+    p.add_argument("--mpi1", action="store_true", help="also mpiexec -n 1")
+    p = sub.add_parser("trivial")
+    p.add_argument("--tasks", type=int, default=20000)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p = sub.add_parser("trivial-mpi")
+    p.add_argument("--tasks", type=int, default=20000)
+    p = sub.add_parser("writer")
+    p.add_argument("--rows", type=int, default=100000)
+    args = parser.parse_args()
+    {"example": run_example, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
+     "writer": run_writer}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
