@@ -240,14 +240,17 @@ _MECH_NOTE = """- `mechanisms/` holds the `.mod` files. `python model.py` finds 
 
 def _readme(model: S.ModelSpec, data: dict, has_mods: bool) -> str:
     shown = dict.fromkeys(data["free_parameters"] + data["given_parameters"])
-    free = ", ".join(f"`{name} = {data['parameters'][name]!r}`" for name in shown)
+    listed = "".join(f"- `{name} = {data['parameters'][name]!r}`\n" for name in shown)
+    params_text = (f"Free parameters and those given to the export:\n\n{listed}" if listed
+                   else "Every parameter has its default value.\n")
     build = ("nrnivmodl mechanisms              # compiles mechanisms/*.mod into ./x86_64\n"
              if has_mods else "")
     return f"""# {model.cell.name}: a standalone NEURON model exported by cellsweep
 
-Exported from `{data['model']['config']}` (morphology `{data['model']['morphology']}`) with
-{free or 'the default value of every parameter'} (free parameters and those given
-to the export; every value is under `parameters` in `cell.json`).
+Exported from `{data['model']['config']}` (morphology `{data['model']['morphology']}`).
+
+{params_text}
+Every parameter value is under `parameters` in `cell.json`.
 
 Needs Python with `neuron`, `numpy` and `efel` only. In this folder:
 
@@ -267,7 +270,8 @@ non-finite values (the features are then NaN, as in cellsweep).
   values of every parameter the model sets), globals, integrator settings, protocols and
   features.
 {_MECH_NOTE if has_mods else ''}
-With the versions recorded in `cell.json` (NEURON {data['versions']['neuron']}, eFEL
-{data['versions']['efel']}, NumPy {data['versions']['numpy']}) the feature values equal
-cellsweep's exactly; other versions may differ in the last digits.
+With the versions recorded in `cell.json` (NEURON {data['versions']['neuron']}, \
+eFEL {data['versions']['efel']}, NumPy {data['versions']['numpy']})
+the feature values equal cellsweep's exactly; other versions may differ in the last digits
+(`model.py` warns).
 """
