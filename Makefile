@@ -20,6 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cellsweep validate configs/example/example.yaml
 	$(BIN)/cellsweep evaluate configs/example/example.yaml --plot results/example_traces.png
+	$(BIN)/cellsweep run configs/example/example.yaml
 
 test: $(STAMP)
 	$(BIN)/lint-imports

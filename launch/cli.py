@@ -257,5 +257,45 @@ def best(results, count, fmt):
         click.echo(yaml.safe_dump(sets, sort_keys=False).rstrip())
 
 
+@main.command("export-model")
+@click.argument("results", type=click.Path(dir_okay=False))
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The campaign's config (default: where the campaign found it).")
+@click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which of the best parameter sets (0 = the best).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output directory. Default: <results>_model/ beside the results file.")
+def export_model_command(results, config, rank, out_dir):
+    """Write the best model as a standalone NEURON script (plus its .mod files)."""
+    from cells.loader import load_model
+    from optimise.export import export_model
+    from sweep.campaign import campaign_signature
+    from sweep.results import best as find_best
+    from sweep.results import metadata
+
+    path = _results_path(results)
+    meta = metadata(path)
+    if config is None:
+        stored = meta.get("config_from_output")
+        if not stored or not (path.parent / stored).is_file():
+            raise UsageProblem(f"{path}: the campaign's config was not found; give it with "
+                               "--config CONFIG")
+        config = path.parent / stored
+    sets = find_best(path, rank + 1)
+    if len(sets) <= rank:
+        raise UsageProblem(f"{path}: only {len(sets)} successful parameter set(s); "
+                           f"--rank {rank} does not exist")
+    chosen = sets[rank]
+    model, data = load_model(config, extra_parameters=tuple(chosen["parameters"]))
+    if campaign_signature(data, model)[0] != meta.get("config_signature"):
+        raise UsageProblem(f"{config}: is not the config that produced {path} (the config or "
+                           "its morphology/mechanisms changed since)")
+    out = Path(out_dir) if out_dir else path.with_name(path.stem + "_model")
+    check_output_path(out / "model.py", "--out")
+    written = export_model(model, chosen["parameters"], out)
+    click.echo(f"evaluation {chosen['eval_id']} (total score {chosen['total_score']:.4g}) "
+               f"exported to {written}")
+
+
 if __name__ == "__main__":
     main()

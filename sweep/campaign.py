@@ -266,11 +266,14 @@ def open_results(plan, layout: St.Layout, points, extra_attrs: dict, restart: bo
             if path.exists():
                 path.unlink()
         records = []
+    # where the config is, relative to the output (never an absolute path), for export-model
+    config_from_output = os.path.relpath(Path(plan.config_path).resolve(),
+                                         output.resolve().parent)
     campaign = St.Campaign(
         config_text=plan.config_text, signature=plan.signature,
         signature_data=plan.signature_data, versions=versions(extra_versions),
         mechanisms_hash=plan.signature_data["inputs"].get("mechanisms", ""),
-        extra=extra_attrs)
+        extra={**extra_attrs, "config_from_output": config_from_output})
     store = St.ResultStore(output, layout, campaign, points,
                            commit_interval_s=plan.run.commit_interval_s, lock=lock)
     if layout.kind == "sweep":

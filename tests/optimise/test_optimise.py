@@ -169,3 +169,29 @@ def test_bad_optimise_sections(simplecell, edit, message):
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp / "x.h5").exists()
+
+
+def test_best_and_export_model_from_the_command_line(simplecell):
+    data, tmp = simplecell
+    config = write(data, tmp, offspring_size=6, max_generations=3)
+    out = tmp / "o.h5"
+    run_cellsweep("run", config, "-o", out)
+    listed = yaml.safe_load(run_cellsweep("best", out, "-n", "2").stdout)
+    assert len(listed) == 2 and listed[0]["total_score"] <= listed[1]["total_score"]
+    with h5py.File(out, "r") as f:
+        best_id = int(f["optimisation/hall_of_fame/eval_id"][0])
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
+        stored = dict(zip(names, f["features"][best_id].tolist()))
+    assert listed[0]["eval_id"] == best_id
+    run_cellsweep("export-model", out, "--out", tmp / "model")
+    proc = subprocess.run([sys.executable, "model.py", "--json"], cwd=tmp / "model",
+                          capture_output=True, text=True, env=env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    exported = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert exported == stored
+    changed = yaml.safe_load(config.read_text())
+    changed["features"][0]["std"] = 0.1
+    other = tmp / "other.yaml"
+    other.write_text(yaml.safe_dump(changed, sort_keys=False))
+    refused = run_cellsweep("export-model", out, "--config", other, check=False)
+    assert refused.returncode == 2 and "is not the config that produced" in refused.stderr
