@@ -1,0 +1,44 @@
+"""Evaluation processes: recycled after N evaluations or past a memory limit."""
+
+from bench.trivial import TrivialEvaluator
+from launch.backends import ProcessExecutor, StopFlag
+from launch.supervisor import Limits, Supervisor
+
+
+def run_all(sup, n):
+    records = []
+    for i in range(n):
+        sup.assign({"id": i, "params": {"x": float(i)}})
+        while (record := sup.poll()) is None:
+            sup.conn.poll(0.05)
+        records.append(record)
+    return records
+
+
+def test_recycled_after_a_number_of_evaluations():
+    sup = Supervisor(TrivialEvaluator(), 0, Limits(recycle_after=3))
+    try:
+        records = run_all(sup, 7)
+    finally:
+        sup.close()
+    assert [r["id"] for r in records] == list(range(7))
+    assert sup.starts == 3                     # 3 + 3 + 1 evaluations
+
+
+def test_recycled_when_memory_passes_the_limit():
+    sup = Supervisor(TrivialEvaluator(), 0, Limits(max_rss_mb=1.0))
+    try:
+        run_all(sup, 3)
+    finally:
+        sup.close()
+    assert sup.starts == 3                     # any Python process is above 1 MB
+
+
+def test_executor_runs_every_task_once_with_more_workers_than_tasks():
+    executor = ProcessExecutor(TrivialEvaluator(), Limits(), StopFlag(), workers=3)
+    try:
+        ids = sorted(r["id"] for r in executor.imap_unordered(
+            {"id": i, "params": {"x": float(i)}} for i in range(2)))
+    finally:
+        executor.close()
+    assert ids == [0, 1]
