@@ -16,7 +16,8 @@ from cells import spec as S
 from cells.errors import MechanismError
 from cells.expressions import ExpressionError, compile_expression
 from cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
-from cells.schema import REQUIRED, Problems, Section, check_number, did_you_mean, load_yaml
+from cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number, did_you_mean,
+                          load_yaml)
 from cells.stimuli_config import read_protocols
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
@@ -385,13 +386,7 @@ def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Par
     log = sec.boolean("log", False)
     default = sec.number("default", None)
     sec.finish()
-    if low is None or high is None:
-        return None
-    if not low < high:
-        problems.add(path, f"expected low < high, found low={low:g}, high={high:g}")
-        return None
-    if log and low <= 0:
-        problems.add(path, f"log-scaled bounds must be positive, found low={low:g}")
+    if low is None or high is None or not check_bounds(low, high, log, path, problems):
         return None
     if default is None:
         default = math.sqrt(low * high) if log else (low + high) / 2

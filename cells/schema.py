@@ -149,6 +149,17 @@ class Section:
                            + (f" (allowed: {', '.join(sorted(self.known))})" if self.known else ""))
 
 
+def check_bounds(low, high, log, path, problems) -> bool:
+    """``low < high`` (both positive when log-scaled); report at ``path`` otherwise."""
+    if not low < high:
+        problems.add(path, f"expected low < high, found low={low:g}, high={high:g}")
+        return False
+    if log and low <= 0:
+        problems.add(path, f"log-scaled bounds must be positive, found low={low:g}")
+        return False
+    return True
+
+
 def check_number(value, path, problems, *, gt=None, ge=None, lt=None, le=None, integer=False,
                  default=None):
     """Validate a number at ``path``; returns it as float (or int), or ``default`` on error."""

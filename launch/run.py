@@ -74,14 +74,8 @@ def run_local(config, output, workers, backend, restart) -> int:
         executor = SerialExecutor(plan.evaluator, limits, stop)
     else:
         executor = ProcessExecutor(plan.evaluator, limits, stop, workers=plan.run.workers)
-    click.echo(f"{plan.config_path}: {describe(plan, store)}; {executor.workers} "
-               f"{executor.name} worker(s) -> {plan.run.output}", err=True)
-    try:
-        summary = campaign.run(plan, executor, stop, store,
-                               Progress(plan.run.progress, plan.run.log_interval_s))
-    finally:
-        executor.close()
-    return report(plan, summary)
+    return drive(campaign, plan, store, executor, stop,
+                 f"{executor.workers} {executor.name} worker(s)")
 
 
 def run_mpi(config, output, workers, restart) -> int:
@@ -111,7 +105,12 @@ def run_mpi(config, output, workers, restart) -> int:
     stop = StopFlag()
     stop.install()
     executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop)
-    click.echo(f"{plan.config_path}: {describe(plan, store)}; {comm.Get_size()} MPI rank(s) "
+    return drive(campaign, plan, store, executor, stop, f"{comm.Get_size()} MPI rank(s)")
+
+
+def drive(campaign, plan, store, executor, stop, workers_text: str) -> int:
+    """Run the campaign on an executor, always release the workers, and report."""
+    click.echo(f"{plan.config_path}: {describe(plan, store)}; {workers_text} "
                f"-> {plan.run.output}", err=True)
     try:
         summary = campaign.run(plan, executor, stop, store,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cells.schema import REQUIRED, Section, check_number
+from cells.schema import REQUIRED, Section, check_bounds, check_number
 
 DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
 SPACE_FILLING = ("random", "latin_hypercube", "sobol")
@@ -110,11 +110,7 @@ def _read_axis(name, value, path, problems, design, free_parameters) -> Axis | N
             if free is None:
                 problems.add(path, "expected low and high (or declare it under cell.free)")
             return None
-        if not low < high:
-            problems.add(path, f"expected low < high, found low={low:g}, high={high:g}")
-            return None
-        if log and low <= 0:
-            problems.add(path, f"log-scaled bounds must be positive, found low={low:g}")
+        if not check_bounds(low, high, log, path, problems):
             return None
         return Axis(name=name, low=low, high=high, log=log)
     ways = [k for k in ("values", "linspace", "logspace") if a.has(k)]
