@@ -221,8 +221,12 @@ def export(results, csv_path, sqlite_path, table):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Directory for the PNG files. Default: <results>_plots/ beside the file.")
 @click.option("--points", default="", help="Comma-separated point ids whose stored traces to plot.")
-def plot(results, out_dir, points):
-    """Response curves, heatmaps or a scatter matrix of a campaign, and traces of chosen points."""
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="The campaign's config, to plot an optimisation's best traces (default: "
+                   "where the campaign found it, if it is unchanged).")
+def plot(results, out_dir, points, config):
+    """Response curves, heatmaps or a scatter matrix of a sweep, and traces of chosen points;
+    convergence, Pareto front, hall of fame and best traces of an optimisation."""
     from launch.plots import plot_campaign
 
     path = _results_path(results)
@@ -231,8 +235,33 @@ def plot(results, out_dir, points):
     except ValueError:
         raise UsageProblem(f"--points {points!r}: expected comma-separated integers") from None
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_plots")
-    for written in plot_campaign(path, out, points=ids):
+    model = campaign_model(path, config, required=config is not None)
+    for written in plot_campaign(path, out, points=ids, model=model):
         click.echo(f"plot written to {written}")
+
+
+def campaign_model(path: Path, config=None, required: bool = True, extra=()):
+    """The model of the config that produced a results file (checked by its signature)."""
+    from cells.loader import load_model
+    from sweep.campaign import campaign_signature
+    from sweep.results import metadata
+
+    meta = metadata(path)
+    if config is None:
+        stored = meta.get("config_from_output")
+        if not stored or not (path.parent / stored).is_file():
+            if required:
+                raise UsageProblem(f"{path}: the campaign's config was not found; give it with "
+                                   "--config CONFIG")
+            return None
+        config = path.parent / stored
+    model, data = load_model(config, extra_parameters=tuple(extra))
+    if campaign_signature(data, model)[0] != meta.get("config_signature"):
+        if required:
+            raise UsageProblem(f"{config}: is not the config that produced {path} (the config "
+                               "or its morphology/mechanisms changed since)")
+        return None
+    return model
 
 
 @main.command()
@@ -267,29 +296,16 @@ def best(results, count, fmt):
               help="Output directory. Default: <results>_model/ beside the results file.")
 def export_model_command(results, config, rank, out_dir):
     """Write the best model as a standalone NEURON script (plus its .mod files)."""
-    from cells.loader import load_model
     from optimise.export import export_model
-    from sweep.campaign import campaign_signature
     from sweep.results import best as find_best
-    from sweep.results import metadata
 
     path = _results_path(results)
-    meta = metadata(path)
-    if config is None:
-        stored = meta.get("config_from_output")
-        if not stored or not (path.parent / stored).is_file():
-            raise UsageProblem(f"{path}: the campaign's config was not found; give it with "
-                               "--config CONFIG")
-        config = path.parent / stored
     sets = find_best(path, rank + 1)
     if len(sets) <= rank:
         raise UsageProblem(f"{path}: only {len(sets)} successful parameter set(s); "
                            f"--rank {rank} does not exist")
     chosen = sets[rank]
-    model, data = load_model(config, extra_parameters=tuple(chosen["parameters"]))
-    if campaign_signature(data, model)[0] != meta.get("config_signature"):
-        raise UsageProblem(f"{config}: is not the config that produced {path} (the config or "
-                           "its morphology/mechanisms changed since)")
+    model = campaign_model(path, config, extra=tuple(chosen["parameters"]))
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_model")
     check_output_path(out / "model.py", "--out")
     written = export_model(model, chosen["parameters"], out)

@@ -89,3 +89,26 @@ def test_status_after_the_end(reference):
     _, ref = reference
     proc = run_cellsweep("status", ref)
     assert "complete" in proc.stdout and "12/12 done (ok 12), 0 pending" in proc.stdout
+
+
+def test_traces_kept_and_one_axis_plots(tmp_path):
+    import yaml
+
+    from tests.sweep.conftest import DATA
+
+    data = yaml.safe_load((DATA / "tiny" / "tiny.yaml").read_text())
+    data["cell"]["morphology"] = str(DATA / "tiny" / "ball_stick.swc")
+    data["sweep"]["parameters"] = {"step.stim.amp_nA": {"values": [0.0, 0.3, 0.6]}}
+    data["run"]["traces"] = {"dt_ms": 0.5}
+    config = tmp_path / "traces.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "traces.h5"
+    run_cellsweep("run", config, "-o", out)
+    with h5py.File(out, "r") as f:
+        traces = f["traces/step/soma"]
+        assert traces.shape == (3, 201) and traces.attrs["dt_ms"] == 0.5
+        resting, spiking = traces[0], traces[2]
+        assert np.all(np.isfinite(traces[:]))
+        assert resting.max() < -60 and spiking.max() > 0
+    proc = run_cellsweep("plot", out, "--out", tmp_path / "plots", "--points", "0,2")
+    assert "response_curves.png" in proc.stdout and "traces.png" in proc.stdout

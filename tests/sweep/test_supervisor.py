@@ -42,3 +42,27 @@ def test_executor_runs_every_task_once_with_more_workers_than_tasks():
     finally:
         executor.close()
     assert ids == [0, 1]
+
+
+def test_memory_stays_flat_with_recycling(repo):
+    """Thousands of evaluations of a small cell in supervised processes recycled every 400."""
+    from cells.loader import load_model
+    from sweep.tasks import PointEvaluator
+
+    model = load_model(repo / "tests" / "data" / "tiny" / "tiny.yaml")[0]
+    names = tuple(p.name for p in model.free_parameters)
+    sup = Supervisor(PointEvaluator(model=model, param_names=names), 0,
+                     Limits(recycle_after=400))
+    rss = []
+    try:
+        for i in range(1200):
+            sup.assign({"id": i, "params": {"gnabar_hh.somatic": 0.05 + 1e-4 * (i % 1000)}})
+            while (record := sup.poll()) is None:
+                sup.conn.poll(0.05)
+            assert record["status"] == "ok"
+            if i % 100 == 50:
+                rss.append(sup._rss_mb())
+    finally:
+        sup.close()
+    assert sup.starts == 3
+    assert max(rss) - min(rss) < 10, rss          # MB; each process starts afresh
