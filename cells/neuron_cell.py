@@ -16,7 +16,11 @@ import numpy as np
 from cells import mechanisms, morphology
 from cells import spec as S
 from cells.errors import SimulationError
-from cells.expressions import compile_expression
+from cells.expressions import FUNCTIONS, compile_expression
+
+# the C library's exp, element by element, as BluePyOpt computes its distributions: numpy's
+# vectorised exp differs in the last bit for some inputs, which changes the traces
+_exp = FUNCTIONS["exp"]
 
 def neuron_h():
     """NEURON's hoc interpreter with the standard run system loaded (imported lazily)."""
@@ -39,11 +43,11 @@ def distribution_function(dist: S.Distribution):
         return lambda d, v: v * (a + b * d)
     if kind == "exponential":
         off, amp, lam = c("offset", 0.0), c("amplitude", 1.0), c("length_um", 1.0)
-        return lambda d, v: v * (off + amp * np.exp(d / lam))
+        return lambda d, v: v * (off + amp * _exp(d / lam))
     if kind == "sigmoid":
         off, amp, mid, width = (c("offset", 0.0), c("amplitude", 1.0), c("midpoint_um", 0.0),
                                 c("width_um", 1.0))
-        return lambda d, v: v * (off + amp / (1.0 + np.exp((mid - d) / width)))
+        return lambda d, v: v * (off + amp / (1.0 + _exp((mid - d) / width)))
     if kind == "step":
         lo, hi, inside, outside = (c("start_um", 0.0), c("end_um", math.inf), c("inside", 1.0),
                                    c("outside", 0.0))

@@ -1,13 +1,8 @@
 """Optimisation campaigns: BluePyOpt's own results, any number of workers, kills and resumes."""
 
 import json
-import os
-import random
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -15,9 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sweep import journal
-from sweep.store import paths
-from tests.sweep.conftest import (DATA, assert_same_results, cellsweep_command, env,
+from tests.sweep.conftest import (DATA, assert_same_results, env,
                                   run_cellsweep)
 
 pytestmark = pytest.mark.neuron
@@ -110,12 +103,6 @@ def test_other_algorithms_run_and_record_every_evaluation(simplecell, algorithm)
         assert f["generation"][0] == first_generation
 
 
-def _start(config, out, mpi=None):
-    return subprocess.Popen(cellsweep_command("run", config, "-o", out, mpi=mpi), env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mpi", [None, pytest.param(2, marks=pytest.mark.mpi)])
 def test_killed_optimisation_resumes_to_the_uninterrupted_result(simplecell, mpi):
@@ -124,14 +111,9 @@ def test_killed_optimisation_resumes_to_the_uninterrupted_result(simplecell, mpi
     reference = tmp / "reference.h5"
     run_cellsweep("run", config, "-o", reference)
     out = tmp / "killed.h5"
-    rng = random.Random(5)
-    seen = []
-    for _ in range(10):
-        proc = _start(config, out, mpi)
-        time.sleep(rng.uniform(0.5, 3.5))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        seen.append(sum(1 for r in journal.read(paths(out)[0])[0] if r.get("k") == "r"))
+    from tests.sweep.test_reliability import kill_and_resume
+
+    seen = kill_and_resume(config, out, kills=10, mpi=mpi, seed=5)
     assert max(seen) > 0, "the kills must land while evaluations are journaled"
     run_cellsweep("run", config, "-o", out, mpi=mpi)
     assert_same_results(reference, out)

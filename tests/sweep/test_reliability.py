@@ -41,7 +41,10 @@ def start(*args, mpi=None) -> subprocess.Popen:
 
 def kill(proc: subprocess.Popen) -> None:
     """SIGKILL the whole process group (coordinator, evaluation processes, MPI ranks)."""
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:                       # it had already finished
+        pass
     proc.communicate()
 
 
@@ -71,18 +74,27 @@ def check_consistent(output, n_points):
 
 
 def kill_and_resume(config, output, kills, mpi=None, seed=0):
+    """SIGKILL whole runs at random moments: every third during start-up, the others at a
+    random moment after new results appeared (so that kills land while results are written,
+    however slow the machine is). Returns the committed result count seen before each kill."""
     rng = random.Random(seed)
     survived = []
-    for _ in range(kills):
+    for k in range(kills):
+        before = journal_records(output)
         proc = start("run", config, "-o", output, mpi=mpi)
-        time.sleep(rng.uniform(0.3, 3.0))
+        if k % 3 == 0:
+            time.sleep(rng.uniform(0.2, 2.0))
+        else:
+            wait_for_results(output, proc, minimum=before, timeout=120)
+            time.sleep(rng.uniform(0.0, 1.0))
+        finished = proc.poll() is not None
         before = journal_records(output)
         kill(proc)
         time.sleep(0.1)                                       # let the OS reap the whole group
         survived.append(before)
-        meta_and_records = journal.read(paths(output)[0])[0]
-        ids = [r["id"] for r in meta_and_records if r.get("k") == "r"]
-        assert len(ids) >= before, "a committed result was lost"
+        assert journal_records(output) >= before, "a committed result was lost"
+        if finished:
+            break                                             # nothing left to interrupt
     return survived
 
 
