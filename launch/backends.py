@@ -89,17 +89,19 @@ class ProcessExecutor:
                         exhausted = True
                     else:
                         sup.assign(task)
-            busy = False
+            busy = received = False
             for sup in self.supervisors:
                 record = sup.poll()
                 if record is not None:
+                    received = True
                     yield record
                     if self.stop:
                         return
                 busy = busy or not sup.idle
             if exhausted and not busy:
                 return
-            wait_any(self.supervisors, 0.05)
+            if not received:                  # sleep only when nothing happened
+                wait_any(self.supervisors, 0.05)
 
     def close(self):
         for sup in self.supervisors:

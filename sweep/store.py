@@ -162,15 +162,18 @@ class ResultStore:
 
     def commit(self) -> None:
         """Write buffered records into the HDF5 file (open, write, flush, fsync, close)."""
-        if not self._buffer:
-            self._last_commit = time.monotonic()
-            return
+        if self._buffer:
+            self._commit(complete=False)
+        self._last_commit = time.monotonic()
+
+    def _commit(self, complete: bool) -> None:
         self.journal.sync()
         import h5py
 
         with h5py.File(self.output, "a", locking=False) as f:
             self._write_rows(f, sorted(self._buffer, key=lambda r: r["id"]))
             f.attrs["n_committed"] = len(self.records)
+            f.attrs["complete"] = bool(complete)
             f.flush()
             os.fsync(f.id.get_vfd_handle())
         self._buffer.clear()
@@ -181,7 +184,12 @@ class ResultStore:
         ``write_extra(h5file)`` adds what only a finished campaign has (e.g. a hall of fame)."""
         if self.journal is not None:
             self.journal.sync()
-        if complete:
+        if complete and write_extra is None:
+            self._commit(complete=True)       # in place: a kill now still has the journal
+            self.journal.close()
+            self.journal = None
+            os.unlink(self.journal_path)
+        elif complete:
             self.rebuild(complete=True, write_extra=write_extra)
             self.journal.close()
             self.journal = None
@@ -284,22 +292,28 @@ class ResultStore:
         for start, stop in _runs(ids):
             chunk = rows[start:stop]
             sl = slice(int(ids[start]), int(ids[stop - 1]) + 1)
+            # one pass over the records for every scalar column (zip(*) runs in C)
+            (status, message, attempt, worker, host, t_start, t_end, nseg) = zip(*(
+                (STATUS_CODES[r["status"]], r["message"].encode("utf-8"), r["attempt"],
+                 r["worker"], r["host"].encode("utf-8"), r["t_start"], r["t_end"],
+                 r.get("nseg", -1)) for r in chunk))
             f["eval_id"][sl] = ids[start:stop]
             if "params" in chunk[0]:
                 f["parameters"][sl] = np.array([r["params"] for r in chunk], dtype=float)
+            scores = np.array([r["scores"] for r in chunk], dtype=float)
             f["features"][sl] = np.array([r["features"] for r in chunk], dtype=float)
-            f["scores"][sl] = np.array([r["scores"] for r in chunk], dtype=float)
-            f["total_score"][sl] = np.array([np.sum(r["scores"]) for r in chunk], dtype=float)
-            f["status"][sl] = np.array([STATUS_CODES[r["status"]] for r in chunk], dtype="i1")
-            f["message"][sl] = [r["message"].encode("utf-8") for r in chunk]
-            f["attempt"][sl] = np.array([r["attempt"] for r in chunk], dtype="i1")
+            f["scores"][sl] = scores
+            f["total_score"][sl] = scores.sum(axis=1) if scores.size else np.zeros(len(chunk))
+            f["status"][sl] = np.array(status, dtype="i1")
+            f["message"][sl] = list(message)
+            f["attempt"][sl] = np.array(attempt, dtype="i1")
             f["timings"][sl] = np.array([[r["timings"].get(k, np.nan) for k in TIMINGS]
                                          for r in chunk], dtype=float)
-            f["worker"][sl] = np.array([r["worker"] for r in chunk], dtype="i4")
-            f["host"][sl] = [r["host"].encode("utf-8") for r in chunk]
-            f["t_start"][sl] = np.array([r["t_start"] for r in chunk], dtype=float)
-            f["t_end"][sl] = np.array([r["t_end"] for r in chunk], dtype=float)
-            f["nseg"][sl] = np.array([r.get("nseg", -1) for r in chunk], dtype="i4")
+            f["worker"][sl] = np.array(worker, dtype="i4")
+            f["host"][sl] = list(host)
+            f["t_start"][sl] = np.array(t_start, dtype=float)
+            f["t_end"][sl] = np.array(t_end, dtype=float)
+            f["nseg"][sl] = np.array(nseg, dtype="i4")
             for name, fill in self.layout.columns:
                 f[name][sl] = np.array([r.get(name, fill) for r in chunk], dtype="i4")
             for protocol, recording, samples, _ in self.layout.traces:

@@ -27,6 +27,7 @@ def bigger_tiny(folder, n_side: int, **run) -> str:
     data["sweep"]["parameters"] = {
         "gnabar_hh.somatic": {"linspace": [0.05, 0.2, n_side]},
         "step.stim.amp_nA": {"linspace": [0.0, 0.6, n_side]}}
+    data["protocols"]["step"]["tstop_ms"] = 400     # about 20 ms an evaluation: a campaign
     data["run"] = {"progress": "log", "log_interval_s": 0.5, "commit_interval_s": 0.3, **run}
     path = folder / "campaign.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
