@@ -82,7 +82,7 @@ def read_run(sec: Section, base_dir: Path, output_override=None, workers_overrid
     if output_override is not None:
         path = Path(output_override)
     elif output:
-        path = base_dir / output
+        path = Path(os.path.normpath(base_dir / output))
     else:
         path = Path("results") / default_name
     workers = sec.number("workers", None, integer=True, ge=1)
