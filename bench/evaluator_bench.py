@@ -68,6 +68,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import loadavg, stats  # noqa: E402
+
 SIMPLE_YAML = ROOT / "tests" / "data" / "simplecell" / "optimise_simplecell.yaml"
 EXAMPLE_YAML = ROOT / "configs" / "example" / "example.yaml"
 TARGET_RATIO = 50.0
@@ -78,21 +80,6 @@ BPO_DEFAULT, BPO_NOISO, CELLSWEEP = "bluepyopt-default", "bluepyopt-no-isolation
 def emit(**fields):
     print(json.dumps(fields, default=float), flush=True)
 
-
-def stats(values):
-    values = [float(v) for v in values]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": len(values)}
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as fh:
-            return float(fh.read().split()[0])
-    except OSError:
-        return None
 
 
 def cpu_seconds() -> float:
@@ -654,7 +641,7 @@ def cellsweep_run(config: Path, folder: Path, repeat: int, model) -> dict:
 def run_breakdown(args):
     import numpy as np
 
-    from cells.evaluate import _workers, drop_cells, evaluate
+    from cells.evaluate import current_cell, drop_cells, evaluate
     from cells.loader import load_model
 
     config = Path(args.config).resolve()
@@ -667,7 +654,7 @@ def run_breakdown(args):
         drop_cells()
         warm = evaluate(model, sets[0])             # builds the cell (NeuronCell), untimed here
         builds.append(warm.timings["build"])
-        cell = _workers["last"].cell                # the bare runs use this very NeuronCell
+        cell = current_cell()                # the bare runs use this very NeuronCell
         phases, bare, equal = [], [], True
         for i, params in enumerate(sets):
             # pairs in alternating order (cellsweep first, then bare first, ...)
@@ -846,14 +833,14 @@ def diagnose(model, sets, job, folder: Path, index: int) -> dict:
     """Where the first differing set differs: per-segment parameter values, traces, features."""
     import numpy as np
 
-    from cells.evaluate import _workers, evaluate
+    from cells.evaluate import current_cell, evaluate
 
     traces_path = folder / "bpo_traces.npz"
     result = run_bluepyopt({**job, "sets": sets, "isolate": False, "warmup": 0,
                             "dump": {"set": index, "traces": str(traces_path)}}, folder)
     dump = result["dump"]
     ours = evaluate(model, sets[index], traces=True)
-    cell = _workers["last"].cell
+    cell = current_cell()
     segments = {}
     for key, theirs in dump["segments"].items():
         variable, region = key.split(".", 1)

@@ -35,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import loadavg, stats  # noqa: E402
 TINY = ROOT / "tests" / "data" / "tiny" / "tiny.yaml"
 MB = 2 ** 20
 
@@ -42,21 +44,6 @@ MB = 2 ** 20
 def emit(**fields):
     print(json.dumps(fields, default=float), flush=True)
 
-
-def stats(values):
-    values = [float(v) for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": len(values)}
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as fh:
-            return float(fh.read().split()[0])
-    except OSError:
-        return None
 
 
 def rss_mb(pid: int) -> float:

@@ -16,8 +16,8 @@ from cells import spec as S
 from cells.errors import MechanismError
 from cells.expressions import ExpressionError, compile_expression
 from cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
-from cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number, did_you_mean,
-                          load_yaml)
+from cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
+                          did_you_mean)
 from cells.stimuli_config import read_protocols
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
@@ -37,15 +37,6 @@ def display_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def load_config(path, extra_parameters=()) -> tuple[S.ModelSpec, dict]:
-    """Read and validate a config file; return the model and the raw top-level mapping."""
-    path = Path(path)
-    data = load_yaml(path)
-    model = model_from_dict(data, source=display_path(path), base_dir=path.parent,
-                            extra_parameters=extra_parameters)
-    return model, data
 
 
 def model_from_dict(data: dict, source: str, base_dir: Path,

@@ -30,7 +30,3 @@ class MechanismError(FrameworkError):
 
 class SimulationError(FrameworkError):
     """NEURON failed while building or running a cell."""
-
-
-class FeatureError(FrameworkError):
-    """eFEL failed in a way that is not a missing feature."""

@@ -59,7 +59,7 @@ class _Worker:
                                "exist in this process; evaluate in a clean process")
 
 
-_workers: dict = {}
+_current: _Worker | None = None      # one model per process: never simulate another's sections
 
 
 def _live_sections(h) -> int:
@@ -67,25 +67,25 @@ def _live_sections(h) -> int:
 
 
 def _worker(model: S.ModelSpec, fresh: bool) -> tuple[_Worker, float]:
-    if fresh:
-        drop_cells()
-    last = _workers.get("last")
-    worker = last if last is not None and last.model is model else _workers.get(model)
-    if worker is not None:
-        _workers["last"] = worker
-        return worker, 0.0
-    last = None               # else the previous cell outlives drop_cells() until we return,
-    if _workers:              # and the new worker's section baseline counts its sections
-        drop_cells()          # one model per process: never simulate another model's sections
+    global _current
+    if not fresh and _current is not None and (_current.model is model or _current.model == model):
+        return _current, 0.0
+    drop_cells()              # the old cell must be gone before the new one counts sections
     start = time.perf_counter()
-    worker = _Worker(model)
-    _workers[model] = _workers["last"] = worker
-    return worker, time.perf_counter() - start
+    _current = _Worker(model)
+    return _current, time.perf_counter() - start
+
+
+def current_cell():
+    """The NEURON cell this process evaluates on (None before the first evaluation); for tools
+    that measure or export exactly what an evaluation ran."""
+    return _current.cell if _current is not None else None
 
 
 def drop_cells() -> None:
-    """Forget every built cell (its sections are freed with the last reference)."""
-    _workers.clear()
+    """Forget the built cell (its sections are freed with the last reference)."""
+    global _current
+    _current = None
 
 
 def full_values(model: S.ModelSpec, params: dict) -> dict:

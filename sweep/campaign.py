@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -133,8 +132,7 @@ def prepare(config_path, output=None, workers=None) -> SweepPlan:
     source = display_path(config_path)
     problems = Problems(source)
     if "sweep" not in data:
-        problems.add("sweep", "missing: `cellsweep run` needs a sweep: section (or optimise:, "
-                              "once optimisation campaigns are available)")
+        problems.add("sweep", "missing: a sweep campaign needs a sweep: section")
         problems.raise_if_any()
     try:
         model, data = load_model(config_path)
@@ -327,14 +325,3 @@ def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -
     return Summary(output=plan.run.output, total=plan.n_points, counts=counts, complete=complete,
                    stopped=getattr(stop, "reason", ""), elapsed_s=time.monotonic() - start,
                    ran=ran)
-
-
-def rate_and_eta(times: list[float], done: int, total: int) -> tuple[float, float]:
-    """Evaluations per second over the recent finishes, and the seconds left at that rate."""
-    if len(times) < 2:
-        return math.nan, math.nan
-    recent = sorted(times)[-200:]
-    span = recent[-1] - recent[0]
-    rate = (len(recent) - 1) / span if span > 0 else math.nan
-    eta = (total - done) / rate if rate and rate == rate else math.nan
-    return rate, eta

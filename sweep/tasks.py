@@ -8,7 +8,6 @@ record of an evaluation whose process crashed or timed out.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +66,3 @@ class PointEvaluator:
             out[f"{protocol}.{recording}"] = encode_trace(np.interp(grid, t, v))
         return out
 
-
-def host_name() -> str:
-    return os.uname().nodename

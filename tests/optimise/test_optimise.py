@@ -134,7 +134,8 @@ def test_changed_optimiser_settings_are_refused(simplecell):
      "optimise.algorithm: unknown value 'IBAE'; expected one of IBEA, NSGA2, SO-CMA, MO-CMA"),
     (lambda d: d["optimise"].update(offspring_size=1),
      "optimise.offspring_size: expected a value >= 2, found 1"),
-    (lambda d: d["cell"].update(free={}),
+    (lambda d: (d["cell"]["fixed"].update({"gnabar_hh.somatic": 0.1, "gkbar_hh.somatic": 0.03}),
+                d["cell"].update(free={})),
      "optimise: nothing to optimise: declare free parameters"),
     (lambda d: d.update(sweep={"design": "grid"}),
      "has both sweep: and optimise:"),
@@ -142,8 +143,6 @@ def test_changed_optimiser_settings_are_refused(simplecell):
 def test_bad_optimise_sections(simplecell, edit, message):
     data, tmp = simplecell
     data = json.loads(json.dumps(data))
-    if "free" in str(edit.__code__.co_consts):
-        data["cell"]["fixed"].update({"gnabar_hh.somatic": 0.1, "gkbar_hh.somatic": 0.03})
     edit(data)
     config = tmp / "bad.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
