@@ -3,7 +3,8 @@
 Measured facts this follows (docs/RELIABILITY.md): an uncaught exception in one rank hangs an
 MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a rank blocked in
 ``recv`` burns a core and never runs Python signal handlers, so every loop here polls
-(``Iprobe``) and sleeps on its own child's pipe instead; NEURON stays out of MPI
+(``Iprobe``) and sleeps on its own child's pipe instead (``_Backoff`` sizes the sleep); NEURON
+stays out of MPI
 (``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
 
 Protocol: a worker rank sends ``(records, want)`` to rank 0 (tag RESULTS) whenever it has
@@ -75,6 +76,39 @@ class _Batcher:
         return int(min(64, max(1, math.floor(self.target_s / max(self.mean_s, 1e-6)))))
 
 
+class _Backoff:
+    """How long an idle rank sleeps between polls: 1 ms after activity, doubling up to a cap.
+
+    Measured here: polling every 1 ms costs a rank ~8 % of a core (~0.1 ms of CPU per wake-up),
+    taken from the evaluation process beside it — 7 points of parallel efficiency at 2 ranks.
+    Sleeping longer delays the answer to a rank that waits for tasks. With wake-up cost ``w`` and
+    evaluations of ``t`` seconds the sum of both losses, ``w/cap + cap/(2t)``, is smallest at
+    ``cap = sqrt(2·w·t)``: 1 ms for trivial tasks, ~14 ms for 1 s evaluations, at most 50 ms
+    (a rank's own child always wakes it at once: only messages from other ranks wait).
+    """
+
+    WAKE_S, SHORTEST, LONGEST = 1e-4, 0.001, 0.05
+
+    def __init__(self):
+        self.delay = self.SHORTEST
+        self.mean_s: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean_s = seconds if self.mean_s is None else 0.8 * self.mean_s + 0.2 * seconds
+
+    def cap(self) -> float:
+        if self.mean_s is None:
+            return self.SHORTEST
+        return min(self.LONGEST, max(self.SHORTEST, math.sqrt(2 * self.WAKE_S * self.mean_s)))
+
+    def active(self) -> None:
+        self.delay = self.SHORTEST
+
+    def idle(self, supervisors) -> None:
+        wait_any(supervisors, self.delay)
+        self.delay = min(2 * self.delay, self.cap())
+
+
 def _duration(record: dict) -> float:
     return max(0.0, record.get("t_end", 0.0) - record.get("t_start", 0.0))
 
@@ -97,6 +131,7 @@ class MPIExecutor:
 
         comm, status = self.comm, MPI.Status()
         queue = deque(tasks)
+        backoff = _Backoff()
         while not self.stop:
             progressed = False
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
@@ -107,6 +142,7 @@ class MPIExecutor:
                     self.hungry[source] = want
                 progressed = True
                 for record in records:
+                    backoff.observe(_duration(record))
                     yield record
                     if self.stop:
                         return
@@ -123,12 +159,15 @@ class MPIExecutor:
                 self.local.assign(queue.popleft())
             record = self.local.poll()
             if record is not None:
+                backoff.observe(_duration(record))
                 yield record
                 progressed = True
             if not queue and self.local.idle and not any(self.outstanding[1:]):
                 return
-            if not progressed:
-                wait_any([self.local], 0.001)
+            if progressed:
+                backoff.active()
+            else:
+                backoff.idle([self.local])
 
     def close(self):
         """Tell every worker rank to stop (their children are killed), then close ours."""
@@ -151,6 +190,7 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
     queue: deque = deque()
     results: list = []
     batcher = _Batcher()
+    backoff = _Backoff()
     asked = False
     last_send = time.monotonic()
     try:
@@ -168,6 +208,7 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
             record = sup.poll()
             if record is not None:
                 batcher.observe(_duration(record))
+                backoff.observe(_duration(record))
                 results.append(record)
                 progressed = True
             need = not asked and not queue and (sup.idle or batcher.want() > 1)
@@ -179,8 +220,10 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 results, last_send = [], time.monotonic()
                 asked = asked or bool(want)
                 progressed = True
-            if not progressed:
-                wait_any([sup], 0.001)
+            if progressed:
+                backoff.active()
+            else:
+                backoff.idle([sup])
     finally:
         sup.close()
 
