@@ -24,6 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import stats  # noqa: E402
+
 
 def emit(**fields):
     print(json.dumps(fields), flush=True)
@@ -75,14 +77,21 @@ def run_example(args):
                 wall = time.perf_counter() - start
                 rate, mean_eval = campaign_rate(out)
                 rates[name].append(rate)
+                workers = 1 if name.endswith("-1") else 2
+                # busy fraction: sum of evaluation times / (span x workers)
                 emit(bench="example", variant=name, repeat=repeat, points=args.points,
-                     evals_per_s=rate, mean_eval_s=mean_eval, whole_command_s=wall)
+                     evals_per_s=rate, mean_eval_s=mean_eval, whole_command_s=wall,
+                     busy_fraction=rate * mean_eval / workers)
     base = statistics.median(rates["processes-1"])
     for name, values in rates.items():
         workers = 1 if name.endswith("-1") else 2
+        extra = {}
+        if name == "mpiexec-2" and "mpiexec-1" in rates:
+            extra["parallel_efficiency_vs_mpiexec_1"] = statistics.median(values) / (
+                2 * statistics.median(rates["mpiexec-1"]))
         emit(bench="example-summary", variant=name, median_evals_per_s=statistics.median(values),
              min=min(values), max=max(values), n=len(values),
-             parallel_efficiency=statistics.median(values) / (workers * base))
+             parallel_efficiency=statistics.median(values) / (workers * base), **extra)
 
 
 def run_trivial(args):
@@ -95,13 +104,18 @@ def run_trivial(args):
         executor = ProcessExecutor(TrivialEvaluator(), Limits(recycle_after=10**9), StopFlag(),
                                    workers=workers)
         list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))  # warm
-        start = time.perf_counter()
-        n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                                   for i in range(args.tasks)))
-        elapsed = time.perf_counter() - start
+        rates = []
+        for repeat in range(args.repeats):
+            start = time.perf_counter()
+            n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                                       for i in range(args.tasks)))
+            elapsed = time.perf_counter() - start
+            rates.append(n / elapsed)
+            emit(bench="trivial", backend="processes", workers=workers, repeat=repeat, tasks=n,
+                 tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
         executor.close()
-        emit(bench="trivial", backend="processes", workers=workers, tasks=n,
-             tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
+        emit(bench="trivial-summary", backend="processes", workers=workers,
+             tasks_per_s=stats(rates), us_per_task_median=1e6 / statistics.median(rates))
 
 
 def run_trivial_mpi(args):
@@ -117,13 +131,18 @@ def run_trivial_mpi(args):
         return
     executor = mpi.MPIExecutor(comm, TrivialEvaluator(), Limits(recycle_after=10**9), StopFlag())
     list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))
-    start = time.perf_counter()
-    n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                               for i in range(args.tasks)))
-    elapsed = time.perf_counter() - start
+    rates = []
+    for repeat in range(args.repeats):
+        start = time.perf_counter()
+        n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                                   for i in range(args.tasks)))
+        elapsed = time.perf_counter() - start
+        rates.append(n / elapsed)
+        emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), repeat=repeat, tasks=n,
+             tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
     executor.close()
-    emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), tasks=n,
-         tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
+    emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(), tasks_per_s=stats(rates),
+         us_per_task_median=1e6 / statistics.median(rates))
 
 
 def run_writer(args):
@@ -131,26 +150,32 @@ def run_writer(args):
 
     from sweep import store as St
 
-    with tempfile.TemporaryDirectory() as tmp:
-        n = args.rows
-        layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
-                           feature_names=tuple(f"f{i}" for i in range(20)),
-                           feature_units=("",) * 20, n_rows=n)
-        campaign = St.Campaign(config_text="", signature="s", signature_data={}, versions={})
-        store = St.ResultStore(Path(tmp) / "w.h5", layout, campaign,
-                               np.arange(n, dtype=float)[:, None])
-        store.open([])
-        records = [{"id": i, "attempt": 1, "status": "ok", "message": "", "params": [float(i)],
-                    "features": [float(i)] * 20, "scores": [0.5] * 20,
-                    "timings": {"total": 0.01}, "worker": i % 2, "host": "h",
-                    "t_start": 0.0, "t_end": 1.0, "nseg": 1} for i in range(n)]
-        start = time.perf_counter()
-        for r in records:
-            store.record([r])
-        store.finish(complete=True)
-        elapsed = time.perf_counter() - start
-        emit(bench="writer", rows=n, features=20, rows_per_s=n / elapsed,
-             seconds=elapsed, includes="journal append per row, HDF5 commits every 2 s or 2000 rows")
+    rates = []
+    for repeat in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            n = args.rows
+            layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
+                               feature_names=tuple(f"f{i}" for i in range(20)),
+                               feature_units=("",) * 20, n_rows=n)
+            campaign = St.Campaign(config_text="", signature="s", signature_data={}, versions={})
+            store = St.ResultStore(Path(tmp) / "w.h5", layout, campaign,
+                                   np.arange(n, dtype=float)[:, None])
+            store.open([])
+            records = [{"id": i, "attempt": 1, "status": "ok", "message": "",
+                        "params": [float(i)], "features": [float(i)] * 20, "scores": [0.5] * 20,
+                        "timings": {"total": 0.01}, "worker": i % 2, "host": "h",
+                        "t_start": 0.0, "t_end": 1.0, "nseg": 1} for i in range(n)]
+            start = time.perf_counter()
+            for r in records:
+                store.record([r])
+            store.finish(complete=True)
+            elapsed = time.perf_counter() - start
+            rates.append(n / elapsed)
+            emit(bench="writer", repeat=repeat, rows=n, features=20, rows_per_s=n / elapsed,
+                 seconds=elapsed,
+                 includes="journal append per row, HDF5 commits every 2 s or 2000 rows")
+    emit(bench="writer-summary", rows=args.rows, rows_per_s=stats(rates),
+         us_per_row_median=1e6 / statistics.median(rates))
 
 
 def main():
@@ -164,10 +189,13 @@ def main():
     p = sub.add_parser("trivial")
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--repeats", type=int, default=5)
     p = sub.add_parser("trivial-mpi")
     p.add_argument("--tasks", type=int, default=20000)
+    p.add_argument("--repeats", type=int, default=5)
     p = sub.add_parser("writer")
     p.add_argument("--rows", type=int, default=100000)
+    p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     {"example": run_example, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
      "writer": run_writer}[args.what](args)

@@ -74,6 +74,7 @@ SIMPLE_YAML = ROOT / "tests" / "data" / "simplecell" / "optimise_simplecell.yaml
 EXAMPLE_YAML = ROOT / "configs" / "example" / "example.yaml"
 TARGET_RATIO = 50.0
 BPO_DEFAULT, BPO_NOISO, CELLSWEEP = "bluepyopt-default", "bluepyopt-no-isolation", "cellsweep"
+BARE = "neuron-bare"
 
 
 # -- small helpers --------------------------------------------------------------------------------
@@ -192,6 +193,16 @@ def cellsweep_block(model, sets: list[dict], warmup: int, traces: bool = False) 
     return {"walls": walls, "reused_walls": reused, "phases": phases, "scores": scores,
             "statuses": statuses, "build_s": build, "cpu_s": cpu, "nseg": nseg,
             "traces": kept, "feature_names": [f.name for f in model.features]}
+
+
+def bare_block(model, sets: list[dict]) -> dict:
+    """The same sets as plain NEURON on the cell cellsweep_block left in this process: only
+    finitialize + psolve timed (see bare_run) -- the limit no evaluator can beat."""
+    from cells.evaluate import current_cell
+
+    cell = current_cell()
+    runs = [bare_run(cell, model, params) for params in sets]
+    return {"walls": [r["simulate"] for r in runs]}
 
 
 def preload_neuron() -> None:
@@ -513,7 +524,7 @@ def run_simplecell(args):
             else sets
         csv_config = write_csv_design(config, folder, par_sets)
 
-        rates = {k: [] for k in (BPO_DEFAULT, BPO_NOISO, CELLSWEEP, "bluepyopt-pool2-map",
+        rates = {k: [] for k in (BPO_DEFAULT, BPO_NOISO, CELLSWEEP, BARE, "bluepyopt-pool2-map",
                                  "bluepyopt-pool2-whole", "cellsweep-run2-campaign",
                                  "cellsweep-run2-steady", "cellsweep-run2-whole")}
         equal, reference, order_ok = [], None, True
@@ -539,6 +550,10 @@ def run_simplecell(args):
                  evals_per_s=rate, per_eval_s=stats(block["reused_walls"]),
                  phases_s=phase_medians(block["phases"]), not_ok=not_ok(block["statuses"]),
                  same_scores_as_first_repeat=block["scores"] == reference, loadavg=loadavg())
+            bare = bare_block(model, sets)
+            rates[BARE].append(args.n / sum(bare["walls"]))
+            emit(bench="simplecell", variant=BARE, repeat=repeat, evaluations=args.n,
+                 evals_per_s=rates[BARE][-1], per_eval_s=stats(bare["walls"]), loadavg=loadavg())
 
             # 2 cores: BluePyOpt ProcessPoolExecutor(2).map vs cellsweep run --workers 2
             bpo_par = [{k.split(".")[0]: v for k, v in s.items()} for s in par_sets]
@@ -585,12 +600,14 @@ def run_simplecell(args):
 
         ratios = {"in_process": ratio(CELLSWEEP, BPO_DEFAULT),
                   "in_process_vs_no_isolation": ratio(CELLSWEEP, BPO_NOISO),
+                  "bare_neuron_ceiling": ratio(BARE, BPO_DEFAULT),
                   "2cores_campaign_vs_map": ratio("cellsweep-run2-campaign", "bluepyopt-pool2-map"),
                   "2cores_steady_vs_map": ratio("cellsweep-run2-steady", "bluepyopt-pool2-map"),
                   "2cores_whole_command": ratio("cellsweep-run2-whole", "bluepyopt-pool2-whole")}
         emit(bench="simplecell-summary", evaluations=args.n, evaluations_2cores=n_par,
              repeats=args.repeats, evals_per_s=summary,
              ratio_cellsweep_over_bluepyopt_default=ratios, target_ratio=TARGET_RATIO,
+             cellsweep_time_over_bare_simulate=ratio(BARE, CELLSWEEP),
              meets_target={k: v >= TARGET_RATIO for k, v in ratios.items()},
              scores_equal_every_set={k: c["equal"] for k, c in checks.items()},
              objectives_same_order_every_run=order_ok, score_checks=checks, loadavg=loadavg())
@@ -774,8 +791,8 @@ def run_multicompartment(args):
 def compare_sides(args, bench: str, model, sets, job, folder: Path, extra: dict) -> None:
     """BluePyOpt (default isolation, no isolation; fresh processes) vs cellsweep in this process,
     alternating; scores compared exactly; a diagnosis of the first difference if any."""
-    rates = {BPO_DEFAULT: [], BPO_NOISO: [], CELLSWEEP: []}
-    per_eval = {BPO_DEFAULT: [], BPO_NOISO: [], CELLSWEEP: []}
+    rates = {BPO_DEFAULT: [], BPO_NOISO: [], CELLSWEEP: [], BARE: []}
+    per_eval = {BPO_DEFAULT: [], BPO_NOISO: [], CELLSWEEP: [], BARE: []}
     checks, reference, nseg = {}, None, {}
     names = [f.name for f in model.features]
     for repeat in range(args.repeats):
@@ -807,6 +824,11 @@ def compare_sides(args, bench: str, model, sets, job, folder: Path, extra: dict)
              build_s=block["build_s"], phases_s=phase_medians(block["phases"]),
              not_ok=not_ok(block["statuses"]),
              same_scores_as_first_repeat=block["scores"] == reference, loadavg=loadavg())
+        bare = bare_block(model, sets)
+        rates[BARE].append(len(sets) / sum(bare["walls"]))
+        per_eval[BARE] += bare["walls"]
+        emit(bench=bench, variant=BARE, repeat=repeat, evaluations=len(sets),
+             evals_per_s=rates[BARE][-1], per_eval_s=stats(bare["walls"]), loadavg=loadavg())
     score_checks = {}
     for variant, runs in checks.items():
         results = [compare_scores(reference, theirs) for theirs in runs]
@@ -824,6 +846,9 @@ def compare_sides(args, bench: str, model, sets, job, folder: Path, extra: dict)
          / summary[BPO_DEFAULT]["median"],
          ratio_cellsweep_over_bluepyopt_no_isolation=summary[CELLSWEEP]["median"]
          / summary[BPO_NOISO]["median"],
+         cellsweep_time_over_bare_simulate=summary[BARE]["median"] / summary[CELLSWEEP]["median"],
+         cellsweep_time_over_bare_per_repeat=[b / c for b, c in zip(rates[BARE],
+                                                                     rates[CELLSWEEP])],
          scores_equal_every_set={k: c["equal"] for k, c in score_checks.items()},
          max_abs_score_diff={k: c["max_abs_diff"] for k, c in score_checks.items()},
          score_checks=score_checks, diagnosis=diagnosis, loadavg=loadavg())

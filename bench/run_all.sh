@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every benchmark behind BENCHMARKS.md, one after the other (never two at once: they would
+# share the two cores), into bench-results/<UTC time>/*.jsonl. About 40 minutes on 2 cores,
+# 15 more with BPO_EXAMPLES set (BluePyOpt's L5PC).
+#
+#   bash bench/run_all.sh                    # from the repository root, after `make demo`
+#   BPO_EXAMPLES=<BluePyOpt checkout>/examples bash bench/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NEURON_INIT_MPI=0
+PY=.venv/bin/python
+MPIEXEC=.venv/bin/mpiexec
+OUT=${BENCH_OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+run() {   # run NAME COMMAND...: JSON lines to OUT/NAME.jsonl, progress to the terminal
+    local name=$1; shift
+    echo "$(date -u +%H:%M:%S) $name: $*" | tee -a "$OUT/commands.txt"
+    "$@" > "$OUT/$name.jsonl"
+}
+{ date -u; uname -a; nproc; $PY -c 'import neuron, efel, bluepyopt, numpy, h5py, mpi4py;
+print("NEURON", neuron.__version__, "eFEL", efel.__version__, "BluePyOpt", bluepyopt.__version__,
+      "numpy", numpy.__version__, "h5py", h5py.__version__, "mpi4py", mpi4py.__version__)';
+  git rev-parse HEAD 2>/dev/null || true; } > "$OUT/machine.txt"
+
+run simplecell        $PY bench/evaluator_bench.py simplecell --repeats 5 --n 30
+run breakdown-example $PY bench/evaluator_bench.py breakdown --config configs/example/example.yaml --n 20 --repeats 5
+run breakdown-simple  $PY bench/evaluator_bench.py breakdown --config tests/data/simplecell/simplecell.yaml --n 20 --repeats 5
+run multicompartment  $PY bench/evaluator_bench.py multicompartment --repeats 5 --n 8
+if [ -n "${BPO_EXAMPLES:-}" ]; then
+    run l5pc          $PY bench/evaluator_bench.py l5pc --repeats 5 --n 2
+fi
+run engine-example    $PY bench/engine_bench.py example --repeats 5 --points 40 --mpi1
+run trivial           $PY bench/engine_bench.py trivial --tasks 20000 --repeats 5
+run trivial-mpi       $MPIEXEC -n 2 $PY bench/engine_bench.py trivial-mpi --tasks 20000 --repeats 5
+run writer            $PY bench/engine_bench.py writer --rows 100000 --repeats 5
+run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
+run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500
+echo "results in $OUT"
