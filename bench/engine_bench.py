@@ -2,6 +2,7 @@
 the writer's rows per second. Prints one JSON object per measurement.
 
   python bench/engine_bench.py example --repeats 5          # 1 vs 2 processes vs mpiexec -n 2
+  python bench/engine_bench.py machine --repeats 5          # the host's own 2-process ceiling
   python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
   mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
   python bench/engine_bench.py writer --rows 100000         # journal + HDF5 rows per second
@@ -94,6 +95,45 @@ def run_example(args):
              parallel_efficiency=statistics.median(values) / (workers * base), **extra)
 
 
+def run_machine(args):
+    """The host's own 2-process efficiency: the same evaluations in a plain loop (cells.evaluate,
+    no engine), one process alone vs two processes at once, alternated. Whatever two
+    concurrent evaluations lose here (shared caches, memory bandwidth, a shared host's CPU
+    steal) no scheduler can win back: it is the ceiling for the 2-worker efficiency."""
+    env = {**os.environ, "NEURON_INIT_MPI": "0"}
+    alone, together = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = example_config(Path(tmp), args.points)
+        loop = [sys.executable, str(Path(__file__).resolve()), "_loop", str(config)]
+        for repeat in range(args.repeats):
+            one = json.loads(subprocess.run(loop, check=True, env=env, capture_output=True,
+                                            text=True, cwd=ROOT).stdout)
+            procs = [subprocess.Popen(loop, env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                     for _ in range(2)]
+            two = [json.loads(p.communicate()[0]) for p in procs]
+            alone.append(one["seconds"])
+            together.append(statistics.mean(t["seconds"] for t in two))
+            emit(bench="machine", repeat=repeat, points=args.points, alone_s=one["seconds"],
+                 together_s=[t["seconds"] for t in two],
+                 efficiency_ceiling=alone[-1] / together[-1])
+    emit(bench="machine-summary", points=args.points,
+         efficiency_ceiling=stats(a / t for a, t in zip(alone, together)))
+
+
+def _loop(args):
+    """Evaluate every design point of CONFIG in this process (cell built first, untimed)."""
+    from cells.evaluate import evaluate
+    from sweep.campaign import prepare
+
+    plan = prepare(Path(args.config))
+    points = [dict(zip(plan.sweep.names, row)) for row in plan.points.tolist()]
+    evaluate(plan.model, points[0])
+    start = time.perf_counter()
+    for params in points:
+        evaluate(plan.model, params)
+    print(json.dumps({"seconds": time.perf_counter() - start, "points": len(points)}))
+
+
 def run_trivial(args):
     from bench.trivial import TrivialEvaluator
     from launch.backends import ProcessExecutor, StopFlag
@@ -131,18 +171,24 @@ def run_trivial_mpi(args):
         return
     executor = mpi.MPIExecutor(comm, TrivialEvaluator(), Limits(recycle_after=10**9), StopFlag())
     list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))
-    rates = []
+    rates, cpus = [], []
     for repeat in range(args.repeats):
-        start = time.perf_counter()
-        n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                                   for i in range(args.tasks)))
-        elapsed = time.perf_counter() - start
+        start, cpu0 = time.perf_counter(), time.process_time()
+        by_rank: dict = {}
+        for record in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                              for i in range(args.tasks)):
+            by_rank[record.get("worker")] = by_rank.get(record.get("worker"), 0) + 1
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        n = sum(by_rank.values())
         rates.append(n / elapsed)
+        cpus.append(1e6 * cpu / n)
+        # rank 0's own CPU (its evaluation child excluded) per result: the coordinator's cost
         emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), repeat=repeat, tasks=n,
-             tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n)
+             tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n,
+             rank0_cpu_us_per_task=cpus[-1], tasks_by_rank=by_rank)
     executor.close()
     emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(), tasks_per_s=stats(rates),
-         us_per_task_median=1e6 / statistics.median(rates))
+         us_per_task_median=1e6 / statistics.median(rates), rank0_cpu_us_per_task=stats(cpus))
 
 
 def run_writer(args):
@@ -186,6 +232,11 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--points", type=int, default=12)
     p.add_argument("--mpi1", action="store_true", help="also mpiexec -n 1")
+    p = sub.add_parser("machine")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--points", type=int, default=20)
+    p = sub.add_parser("_loop")
+    p.add_argument("config")
     p = sub.add_parser("trivial")
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -197,7 +248,7 @@ def main():
     p.add_argument("--rows", type=int, default=100000)
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"example": run_example, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
+    {"example": run_example, "machine": run_machine, "_loop": _loop, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
      "writer": run_writer}[args.what](args)
 
 

@@ -82,6 +82,8 @@ class ProcessExecutor:
         tasks = iter(tasks)
         exhausted = False
         while not self.stop:
+            received = [r for r in (sup.poll() for sup in self.supervisors) if r is not None]
+            # refill idle workers before the records go to the writer (a commit takes ms)
             for sup in self.supervisors:
                 if sup.idle and not exhausted:
                     task = next(tasks, None)
@@ -89,16 +91,11 @@ class ProcessExecutor:
                         exhausted = True
                     else:
                         sup.assign(task)
-            busy = received = False
-            for sup in self.supervisors:
-                record = sup.poll()
-                if record is not None:
-                    received = True
-                    yield record
-                    if self.stop:
-                        return
-                busy = busy or not sup.idle
-            if exhausted and not busy:
+            for record in received:
+                yield record
+                if self.stop:
+                    return
+            if exhausted and all(sup.idle for sup in self.supervisors):
                 return
             if not received:                  # sleep only when nothing happened
                 wait_any(self.supervisors, 0.05)

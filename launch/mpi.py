@@ -7,10 +7,13 @@ MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a
 stays out of MPI
 (``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
 
-Protocol: a worker rank sends ``(records, want)`` to rank 0 (tag RESULTS) whenever it has
-results or needs work; rank 0 answers with a list of up to ``want`` tasks (tag TASKS). ``want``
-is sized so that one message carries about a quarter second of work: trivial evaluations travel
-in batches, slow ones one at a time, and the tail of a campaign stays balanced.
+Protocol: a worker rank sends ``(records, want, starving)`` to rank 0 (tag RESULTS) whenever it
+has results or its local queue is empty; rank 0 answers with a list of up to ``want`` tasks (tag
+TASKS). ``want`` is sized so that one message carries about a quarter second of work: trivial
+evaluations travel in batches, slow ones one at a time. A rank asks while its child is still busy,
+so its next task is already there when the child finishes (no round trip between evaluations);
+``starving`` says its child is idle with nothing queued, and only starving ranks get the
+campaign's last tasks, so the tail stays balanced.
 """
 
 from __future__ import annotations
@@ -124,6 +127,7 @@ class MPIExecutor:
         self.stop = stop
         self.local = Supervisor(evaluator, 0, limits)
         self.hungry: dict[int, int] = {}     # rank -> tasks it asked for and did not get yet
+        self.starving: dict[int, bool] = {}  # rank -> its child is idle with nothing queued
         self.outstanding = [0] * self.workers
 
     def imap_unordered(self, tasks):
@@ -133,41 +137,51 @@ class MPIExecutor:
         queue = deque(tasks)
         backoff = _Backoff()
         while not self.stop:
-            progressed = False
+            received = []
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
                 source = status.Get_source()
-                records, want = comm.recv(source=source, tag=RESULTS)
+                records, want, starving = comm.recv(source=source, tag=RESULTS)
                 self.outstanding[source] -= len(records)
+                self.starving[source] = starving
                 if want:
                     self.hungry[source] = want
-                progressed = True
-                for record in records:
-                    backoff.observe(_duration(record))
-                    yield record
-                    if self.stop:
-                        return
-            for rank, want in list(self.hungry.items()):
-                if not queue:
-                    break
-                share = max(1, math.ceil(len(queue) / self.workers))
-                batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
-                comm.send(batch, dest=rank, tag=TASKS)
-                self.outstanding[rank] += len(batch)
-                del self.hungry[rank]
-                progressed = True
-            if self.local.idle and queue:
-                self.local.assign(queue.popleft())
+                received.extend(records)
+            # hand out work before the records go to the writer (a commit can take tens of ms)
+            progressed = self._serve(queue) or bool(received)
             record = self.local.poll()
             if record is not None:
+                received.append(record)
+            if self.local.idle and queue:
+                self.local.assign(queue.popleft())
+                progressed = True
+            for record in received:
                 backoff.observe(_duration(record))
                 yield record
-                progressed = True
+                if self.stop:
+                    return
             if not queue and self.local.idle and not any(self.outstanding[1:]):
                 return
             if progressed:
                 backoff.active()
             else:
                 backoff.idle([self.local])
+
+    def _serve(self, queue: deque) -> bool:
+        """Send tasks to ranks that asked. A rank still busy asks ahead (so that its next task
+        is there when its child finishes); the campaign's last tasks go to idle ranks only."""
+        sent = False
+        for rank, want in list(self.hungry.items()):
+            if not queue:
+                break
+            if not self.starving.get(rank, True) and len(queue) <= self.workers:
+                continue
+            share = max(1, math.ceil(len(queue) / self.workers))
+            batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
+            self.comm.send(batch, dest=rank, tag=TASKS)
+            self.outstanding[rank] += len(batch)
+            del self.hungry[rank]
+            sent = True
+        return sent
 
     def close(self):
         """Tell every worker rank to stop (their children are killed), then close ours."""
@@ -203,20 +217,22 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 queue.extend(message)
                 asked = False
                 progressed = True
-            if sup.idle and queue:
-                sup.assign(queue.popleft())
             record = sup.poll()
             if record is not None:
                 batcher.observe(_duration(record))
                 backoff.observe(_duration(record))
                 results.append(record)
                 progressed = True
-            need = not asked and not queue and (sup.idle or batcher.want() > 1)
+            if sup.idle and queue:
+                sup.assign(queue.popleft())
+                progressed = True
+            starving = sup.idle and not queue
+            need = not asked and not queue      # also while busy: ask one task ahead
             due = results and (time.monotonic() - last_send > 0.5 or len(results) >= 64
-                               or sup.idle)
+                               or starving)
             if need or due:
                 want = batcher.want() if need else 0
-                comm.send((results, want), dest=0, tag=RESULTS)
+                comm.send((results, want, starving), dest=0, tag=RESULTS)
                 results, last_send = [], time.monotonic()
                 asked = asked or bool(want)
                 progressed = True
