@@ -6,6 +6,7 @@ the writer's rows per second. Prints one JSON object per measurement.
   python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
   mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
   python bench/engine_bench.py writer --rows 100000         # journal + HDF5 rows per second
+  python bench/engine_bench.py model --coordinator-us C --writer-us W   # the scaling model
 """
 
 from __future__ import annotations
@@ -46,13 +47,26 @@ def example_config(folder: Path, points: int) -> Path:
     return path
 
 
-def campaign_rate(output: Path) -> tuple[float, float]:
-    """(evaluations per second between the first start and the last end, mean eval seconds)."""
+def campaign_rate(output: Path) -> tuple[float, float, dict]:
+    """(evaluations per second between the first start and the last end, mean evaluation
+    seconds, where the workers' time went): of workers x span, the fraction spent evaluating,
+    idle between two evaluations (scheduling), before a worker's first evaluation (start-up) and
+    after its last one while others still ran (the campaign's tail)."""
     from sweep.results import load
 
     frame = load(output)
-    span = frame["t_end"].max() - frame["t_start"].min()
-    return len(frame) / span, float(frame["time.total_s"].mean())
+    t0, t1 = frame["t_start"].min(), frame["t_end"].max()
+    span = t1 - t0
+    parts = {"busy": 0.0, "between": 0.0, "start": 0.0, "tail": 0.0}
+    for _, rows in frame.sort_values("t_start").groupby("worker"):
+        starts, ends = rows["t_start"].to_numpy(), rows["t_end"].to_numpy()
+        parts["busy"] += float((ends - starts).sum())
+        parts["between"] += float((starts[1:] - ends[:-1]).sum())
+        parts["start"] += float(starts[0] - t0)
+        parts["tail"] += float(t1 - ends[-1])
+    workers = frame["worker"].nunique()
+    time_split = {k: v / (span * workers) for k, v in parts.items()}
+    return len(frame) / span, float(frame["time.total_s"].mean()), time_split
 
 
 def run_example(args):
@@ -67,6 +81,7 @@ def run_example(args):
         variants["mpiexec-1"] = [str(venv_bin / "mpiexec"), "-n", "1", sys.executable, "-m",
                                  "launch", "run"]
     rates = {k: [] for k in variants}
+    splits: dict = {k: [] for k in variants}
     with tempfile.TemporaryDirectory() as tmp:
         config = example_config(Path(tmp), args.points)
         for repeat in range(args.repeats):           # A B C A B C ...: side by side in time
@@ -76,13 +91,12 @@ def run_example(args):
                 subprocess.run(command + [str(config), "-o", str(out)], check=True, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
                 wall = time.perf_counter() - start
-                rate, mean_eval = campaign_rate(out)
+                rate, mean_eval, time_split = campaign_rate(out)
                 rates[name].append(rate)
-                workers = 1 if name.endswith("-1") else 2
-                # busy fraction: sum of evaluation times / (span x workers)
+                splits[name].append(time_split)
                 emit(bench="example", variant=name, repeat=repeat, points=args.points,
                      evals_per_s=rate, mean_eval_s=mean_eval, whole_command_s=wall,
-                     busy_fraction=rate * mean_eval / workers)
+                     busy_fraction=time_split["busy"], time_split=time_split)
     base = statistics.median(rates["processes-1"])
     for name, values in rates.items():
         workers = 1 if name.endswith("-1") else 2
@@ -92,7 +106,8 @@ def run_example(args):
                 2 * statistics.median(rates["mpiexec-1"]))
         emit(bench="example-summary", variant=name, median_evals_per_s=statistics.median(values),
              min=min(values), max=max(values), n=len(values),
-             parallel_efficiency=statistics.median(values) / (workers * base), **extra)
+             parallel_efficiency=statistics.median(values) / (workers * base),
+             time_split={k: stats(s[k] for s in splits[name]) for k in splits[name][0]}, **extra)
 
 
 def run_machine(args):
@@ -132,6 +147,21 @@ def _loop(args):
     for params in points:
         evaluate(plan.model, params)
     print(json.dumps({"seconds": time.perf_counter() - start, "points": len(points)}))
+
+
+def run_model(args):
+    """BENCHMARKS.md's scaling model from two measured costs (microseconds per result): rank 0's
+    coordination CPU and the writer's. One coordinator handles at most 1/c results per second;
+    below that, its load N*c/t only slows the evaluation rank 0 runs itself."""
+    c = (args.coordinator_us + args.writer_us) * 1e-6
+    for t in args.eval_s:
+        row = {}
+        for n in args.ranks:
+            load = n * c / t
+            efficiency = min(1.0, 1.0 / load) * (1.0 - min(load, 1.0) / n)
+            row[n] = {"efficiency": round(efficiency, 3), "load": round(load, 3)}
+        emit(bench="model", eval_s=t, c_us=c * 1e6, ranks=row,
+             saturates_above_ranks=int(t / c))
 
 
 def run_trivial(args):
@@ -237,6 +267,12 @@ def main():
     p.add_argument("--points", type=int, default=20)
     p = sub.add_parser("_loop")
     p.add_argument("config")
+    p = sub.add_parser("model")
+    p.add_argument("--coordinator-us", type=float, required=True,
+                   help="rank 0 CPU per remote result (trivial-mpi, rank0_cpu_us_per_task)")
+    p.add_argument("--writer-us", type=float, required=True, help="writer us per row")
+    p.add_argument("--eval-s", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0])
+    p.add_argument("--ranks", type=int, nargs="+", default=[64, 256, 1024])
     p = sub.add_parser("trivial")
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -248,7 +284,7 @@ def main():
     p.add_argument("--rows", type=int, default=100000)
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"example": run_example, "machine": run_machine, "_loop": _loop, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
+    {"example": run_example, "machine": run_machine, "model": run_model, "_loop": _loop, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
      "writer": run_writer}[args.what](args)
 
 
