@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark behind BENCHMARKS.md, one after the other (never two at once: they would
-# share the two cores), into bench-results/<UTC time>/*.jsonl. About 50 minutes on 2 cores,
+# share the two cores), into bench-results/<UTC time>/*.jsonl. About 60 minutes on 2 cores,
 # 15 more with BPO_EXAMPLES set (BluePyOpt's L5PC).
 #
 #   bash bench/run_all.sh                    # from the repository root, after `make demo`
@@ -36,5 +36,5 @@ run trivial-mpi       $MPIEXEC -n 2 $PY bench/engine_bench.py trivial-mpi --task
 run trivial-mpi3      $MPIEXEC -n 3 $PY bench/engine_bench.py trivial-mpi --tasks 20000 --repeats 5
 run writer            $PY bench/engine_bench.py writer --rows 100000 --repeats 5
 run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
-run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500
+run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5
 echo "results in $OUT"

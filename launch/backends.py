@@ -91,10 +91,10 @@ class ProcessExecutor:
                         exhausted = True
                     else:
                         sup.assign(task)
-            for record in received:
+            for record in received:          # all of them: they are finished work
                 yield record
-                if self.stop:
-                    return
+            if self.stop:
+                return
             if exhausted and all(sup.idle for sup in self.supervisors):
                 return
             if not received:                  # sleep only when nothing happened

@@ -83,7 +83,7 @@ class _Backoff:
     """How long an idle rank sleeps between polls: 1 ms after activity, doubling up to a cap.
 
     Measured here: polling every 1 ms costs a rank ~8 % of a core (~0.1 ms of CPU per wake-up),
-    taken from the evaluation process beside it — 7 points of parallel efficiency at 2 ranks.
+    taken from the evaluation process beside it (BENCHMARKS.md §5).
     Sleeping longer delays the answer to a rank that waits for tasks. With wake-up cost ``w`` and
     evaluations of ``t`` seconds the sum of both losses, ``w/cap + cap/(2t)``, is smallest at
     ``cap = sqrt(2·w·t)``: 1 ms for trivial tasks, ~14 ms for 1 s evaluations, at most 50 ms
@@ -154,11 +154,11 @@ class MPIExecutor:
             if self.local.idle and queue:
                 self.local.assign(queue.popleft())
                 progressed = True
-            for record in received:
+            for record in received:          # all of them: they are finished work
                 backoff.observe(_duration(record))
                 yield record
-                if self.stop:
-                    return
+            if self.stop:
+                return
             if not queue and self.local.idle and not any(self.outstanding[1:]):
                 return
             if progressed:
