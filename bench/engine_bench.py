@@ -284,8 +284,9 @@ def main():
     p.add_argument("--rows", type=int, default=100000)
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    {"example": run_example, "machine": run_machine, "model": run_model, "_loop": _loop, "trivial": run_trivial, "trivial-mpi": run_trivial_mpi,
-     "writer": run_writer}[args.what](args)
+    modes = {"example": run_example, "machine": run_machine, "model": run_model, "_loop": _loop,
+             "trivial": run_trivial, "trivial-mpi": run_trivial_mpi, "writer": run_writer}
+    modes[args.what](args)
 
 
 if __name__ == "__main__":

@@ -608,7 +608,8 @@ def run_simplecell(args):
              repeats=args.repeats, evals_per_s=summary,
              ratio_cellsweep_over_bluepyopt_default=ratios, target_ratio=TARGET_RATIO,
              cellsweep_time_over_bare_simulate=ratio(BARE, CELLSWEEP),
-             meets_target={k: v >= TARGET_RATIO for k, v in ratios.items()},
+             meets_target={k: v >= TARGET_RATIO for k, v in ratios.items()
+                           if k != "bare_neuron_ceiling"},
              scores_equal_every_set={k: c["equal"] for k, c in checks.items()},
              objectives_same_order_every_run=order_ok, score_checks=checks, loadavg=loadavg())
 
@@ -731,30 +732,17 @@ def bare_run(cell, model, params: dict) -> dict:
     """One set on ``cell`` with plain NEURON: only finitialize + psolve of each protocol is timed
     (stimuli and recordings are made before, copied out after, as cellsweep does them)."""
     from cells.evaluate import full_values
-    from cells.protocols import (_create_stimulus, _parallel_context, _Stimuli,
-                                 protocol_values, reset_globals)
+    from cells.protocols import parallel_context, prepare_run
 
     h = cell.h
-    pc = _parallel_context(h)
+    pc = parallel_context(h)
     values = full_values(model, params)
     start = time.perf_counter()
     cell.apply(values)
     out = {"parameters": time.perf_counter() - start, "simulate": 0.0, "per_protocol": {},
            "traces": {}}
     for protocol in model.protocols:
-        keep = _Stimuli()
-        nums = protocol_values(protocol, values)
-        for stim in protocol.stimuli:
-            _create_stimulus(h, cell, stim, nums[stim.name], protocol.tstop_ms, keep)
-        t_vec = keep.add(h.Vector())
-        t_vec.record(h._ref_t)
-        vectors = {}
-        for rec in protocol.recordings:
-            vec = keep.add(h.Vector())
-            vec.record(getattr(cell.segment(rec.location), f"_ref_{rec.variable}"))
-            vectors[rec.name] = vec
-        reset_globals(h, model.simulation, values)
-        h.tstop = protocol.tstop_ms
+        prepared = prepare_run(cell, protocol, values, model.simulation)    # as cellsweep does
         start = time.perf_counter()
         h.finitialize(h.v_init)                     # timed: the bare simulation
         pc.psolve(protocol.tstop_ms)
@@ -763,9 +751,8 @@ def bare_run(cell, model, params: dict) -> dict:
             raise SystemExit(f"bare run of {protocol.name} stopped at t={h.t:g} ms")
         out["simulate"] += seconds
         out["per_protocol"][protocol.name] = seconds
-        t = t_vec.as_numpy().copy()
-        out["traces"][protocol.name] = {n: (t, v.as_numpy().copy()) for n, v in vectors.items()}
-        del keep, vectors, t_vec
+        out["traces"][protocol.name] = prepared.traces()
+        del prepared
     return out
 
 

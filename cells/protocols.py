@@ -112,8 +112,20 @@ def _create_synapses(h, cell, stim: S.Stimulus, nums: dict, keep: _Stimuli):
         con.weight[0], con.delay = nums["weight_uS"], nums["netcon_delay_ms"]
 
 
-def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> dict:
-    """Simulate one protocol; return {recording name: (time array, value array)}."""
+class PreparedRun:
+    """A protocol ready to integrate: its stimuli, and vectors recording ``t`` and every
+    recording; ``traces()`` copies them out after the run."""
+
+    def __init__(self, keep: _Stimuli, t_vec, vectors: dict):
+        self.keep, self.t_vec, self.vectors = keep, t_vec, vectors
+
+    def traces(self) -> dict:
+        t = self.t_vec.as_numpy().copy()
+        return {name: (t, vec.as_numpy().copy()) for name, vec in self.vectors.items()}
+
+
+def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> PreparedRun:
+    """Everything of a protocol run before ``finitialize``: stimuli, recordings, integrator."""
     h = cell.h
     keep = _Stimuli()
     nums = protocol_values(protocol, values)
@@ -134,16 +146,22 @@ def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) ->
         vectors[rec.name] = vec
     reset_globals(h, sim, values)
     h.tstop = protocol.tstop_ms
+    return PreparedRun(keep, t_vec, vectors)
+
+
+def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> dict:
+    """Simulate one protocol; return {recording name: (time array, value array)}."""
+    h = cell.h
+    prepared = prepare_run(cell, protocol, values, sim)
     h.finitialize(h.v_init)
     with _captured_stderr() as captured:
-        _parallel_context(h).psolve(protocol.tstop_ms)
+        parallel_context(h).psolve(protocol.tstop_ms)
     if h.t < protocol.tstop_ms * (1 - 1e-12) - 1e-9:
         # psolve returns quietly when CVode gives up; NEURON only prints why
         why = " ".join(captured.text().split())[:400]
         raise SimulationError(f"protocol {protocol.name}: integration stopped at t={h.t:g} ms "
                               f"of {protocol.tstop_ms:g} ms" + (f" ({why})" if why else ""))
-    t = t_vec.as_numpy().copy()
-    return {name: (t, vec.as_numpy().copy()) for name, vec in vectors.items()}
+    return prepared.traces()
 
 
 class _captured_stderr:
@@ -175,10 +193,11 @@ class _captured_stderr:
         return self.file.read().decode("utf-8", errors="replace")
 
 
-def _parallel_context(h):
-    pc = getattr(_parallel_context, "pc", None)
+def parallel_context(h):
+    """The process's one ParallelContext, set up for psolve without spike exchange."""
+    pc = getattr(parallel_context, "pc", None)
     if pc is None:
-        pc = _parallel_context.pc = h.ParallelContext()
+        pc = parallel_context.pc = h.ParallelContext()
         pc.set_maxstep(10)        # no spike exchange here; psolve only needs a positive value
         pc.mpiabort_on_error(0)   # a hoc error must raise, never abort an MPI job
     return pc

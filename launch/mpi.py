@@ -63,20 +63,22 @@ def mpi_library_version() -> str:
     return MPI.Get_library_version().splitlines()[0].strip()
 
 
-class _Batcher:
-    """How many tasks to ask for at once: about ``target_s`` of work, 1..64."""
+class _MeanTime:
+    """Running mean of evaluation times (exponential, recent ones weigh more)."""
 
-    def __init__(self, target_s: float = 0.25):
-        self.target_s = target_s
-        self.mean_s = None
+    def __init__(self):
+        self.mean_s: float | None = None
 
-    def observe(self, seconds: float) -> None:
+    def observe(self, record: dict) -> None:
+        seconds = _duration(record)
         self.mean_s = seconds if self.mean_s is None else 0.8 * self.mean_s + 0.2 * seconds
 
-    def want(self) -> int:
-        if self.mean_s is None:
-            return 1
-        return int(min(64, max(1, math.floor(self.target_s / max(self.mean_s, 1e-6)))))
+
+def _want(mean: _MeanTime, target_s: float = 0.25) -> int:
+    """How many tasks to ask for at once: about ``target_s`` of work, 1..64."""
+    if mean.mean_s is None:
+        return 1
+    return int(min(64, max(1, math.floor(target_s / max(mean.mean_s, 1e-6)))))
 
 
 class _Backoff:
@@ -92,17 +94,15 @@ class _Backoff:
 
     WAKE_S, SHORTEST, LONGEST = 1e-4, 0.001, 0.05
 
-    def __init__(self):
+    def __init__(self, mean: _MeanTime):
+        self.mean = mean
         self.delay = self.SHORTEST
-        self.mean_s: float | None = None
-
-    def observe(self, seconds: float) -> None:
-        self.mean_s = seconds if self.mean_s is None else 0.8 * self.mean_s + 0.2 * seconds
 
     def cap(self) -> float:
-        if self.mean_s is None:
+        if self.mean.mean_s is None:
             return self.SHORTEST
-        return min(self.LONGEST, max(self.SHORTEST, math.sqrt(2 * self.WAKE_S * self.mean_s)))
+        best = math.sqrt(2 * self.WAKE_S * self.mean.mean_s)
+        return min(self.LONGEST, max(self.SHORTEST, best))
 
     def active(self) -> None:
         self.delay = self.SHORTEST
@@ -135,7 +135,8 @@ class MPIExecutor:
 
         comm, status = self.comm, MPI.Status()
         queue = deque(tasks)
-        backoff = _Backoff()
+        mean = _MeanTime()
+        backoff = _Backoff(mean)
         while not self.stop:
             received = []
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
@@ -155,7 +156,7 @@ class MPIExecutor:
                 self.local.assign(queue.popleft())
                 progressed = True
             for record in received:          # all of them: they are finished work
-                backoff.observe(_duration(record))
+                mean.observe(record)
                 yield record
             if self.stop:
                 return
@@ -203,8 +204,8 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
     sup = Supervisor(evaluator, comm.Get_rank(), limits)
     queue: deque = deque()
     results: list = []
-    batcher = _Batcher()
-    backoff = _Backoff()
+    mean = _MeanTime()
+    backoff = _Backoff(mean)
     asked = False
     last_send = time.monotonic()
     try:
@@ -219,8 +220,7 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 progressed = True
             record = sup.poll()
             if record is not None:
-                batcher.observe(_duration(record))
-                backoff.observe(_duration(record))
+                mean.observe(record)
                 results.append(record)
                 progressed = True
             if sup.idle and queue:
@@ -231,7 +231,7 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
             due = results and (time.monotonic() - last_send > 0.5 or len(results) >= 64
                                or starving)
             if need or due:
-                want = batcher.want() if need else 0
+                want = _want(mean) if need else 0
                 comm.send((results, want, starving), dest=0, tag=RESULTS)
                 results, last_send = [], time.monotonic()
                 asked = asked or bool(want)

