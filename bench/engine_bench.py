@@ -5,8 +5,9 @@ the writer's rows per second. Prints one JSON object per measurement.
   python bench/engine_bench.py machine --repeats 5          # the host's own 2-process ceiling
   python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
   mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
-  python bench/engine_bench.py writer --rows 100000         # journal + HDF5 rows per second
-  python bench/engine_bench.py model --coordinator-us C --writer-us W   # the scaling model
+  mpiexec -n 3 python bench/engine_bench.py trivial-mpi --coordinator-only --write --features 20
+  python bench/engine_bench.py writer --rows 100000 --batch 25   # journal + HDF5 rows per second
+  python bench/engine_bench.py model --fit B1.jsonl B25.jsonl      # the scaling model
 """
 
 from __future__ import annotations
@@ -150,18 +151,44 @@ def _loop(args):
 
 
 def run_model(args):
-    """BENCHMARKS.md's scaling model from two measured costs (microseconds per result): rank 0's
-    coordination CPU and the writer's. One coordinator handles at most 1/c results per second;
+    """BENCHMARKS.md's scaling model from measured costs of rank 0 (microseconds): per message
+    (``--message-us``) and per result (``--row-us``), coordination and writing included. Ranks
+    ask for about 0.5 s of work per message (``launch.mpi._want``: b = 1..128 results), so a
+    result costs c = message/b + row. One coordinator handles at most 1/c results per second;
     below that, its load N*c/t only slows the evaluation rank 0 runs itself."""
-    c = (args.coordinator_us + args.writer_us) * 1e-6
+    from launch.mpi import _MeanTime, _want
+
+    if args.fit:
+        args.message_us, args.row_us = _fit_costs(args.fit)
     for t in args.eval_s:
+        mean = _MeanTime()
+        mean.observe(t)
+        per_message = _want(mean)
+        c = (args.message_us / per_message + args.row_us) * 1e-6
         row = {}
         for n in args.ranks:
             load = n * c / t
             efficiency = min(1.0, 1.0 / load) * (1.0 - min(load, 1.0) / n)
             row[n] = {"efficiency": round(efficiency, 3), "load": round(load, 3)}
-        emit(bench="model", eval_s=t, c_us=c * 1e6, ranks=row,
-             saturates_above_ranks=int(t / c))
+        emit(bench="model", eval_s=t, results_per_message=per_message, c_us=round(c * 1e6, 2),
+             ranks=row, saturates_above_ranks=int(t / c))
+
+
+def _fit_costs(files) -> tuple[float, float]:
+    """Rank 0's CPU per message and per result from two trivial-mpi summaries (JSON lines files
+    of runs with different results per message): cpu = message / k + row."""
+    points = []
+    for name in files:
+        with open(name) as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        summary = next(r for r in rows if r.get("bench") == "trivial-summary")
+        points.append((summary["results_per_message"]["median"],
+                       summary["rank0_busy_cpu_us_per_task"]["median"]))
+    (k1, c1), (k2, c2) = points
+    message = (c1 - c2) / (1 / k1 - 1 / k2)
+    row = c1 - message / k1
+    emit(bench="model-fit", points=points, message_us=round(message, 2), row_us=round(row, 2))
+    return message, row
 
 
 def run_trivial(args):
@@ -177,8 +204,8 @@ def run_trivial(args):
         rates = []
         for repeat in range(args.repeats):
             start = time.perf_counter()
-            n = sum(1 for _ in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                                       for i in range(args.tasks)))
+            n = sum(len(b) for b in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                                            for i in range(args.tasks)))
             elapsed = time.perf_counter() - start
             rates.append(n / elapsed)
             emit(bench="trivial", backend="processes", workers=workers, repeat=repeat, tasks=n,
@@ -188,7 +215,26 @@ def run_trivial(args):
              tasks_per_s=stats(rates), us_per_task_median=1e6 / statistics.median(rates))
 
 
+def _trivial_store(folder: Path, n: int, features: int):
+    """A real results store for ``n`` trivial tasks (what a campaign's rank 0 writes to)."""
+    import numpy as np
+
+    from sweep import store as St
+
+    layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
+                       feature_names=tuple(f"f{i}" for i in range(features)),
+                       feature_units=("",) * features, n_rows=n)
+    campaign = St.Campaign(config_text="", signature="s", signature_data={}, versions={})
+    store = St.ResultStore(folder / "w.h5", layout, campaign, np.arange(n, dtype=float)[:, None])
+    store.open()
+    return store
+
+
 def run_trivial_mpi(args):
+    """Rank 0's CPU per result while trivial tasks stream in. ``--coordinator-only``: rank 0 does
+    not evaluate (its own child's pipe round trips would dominate, but on 1000 ranks it runs one
+    task in a thousand); ``--write``: every batch also goes through a real results store
+    (journal + HDF5 commits), so the CPU per result is the coordinator's and the writer's."""
     from bench.trivial import TrivialEvaluator
     from launch import mpi
     from launch.backends import StopFlag
@@ -196,61 +242,201 @@ def run_trivial_mpi(args):
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
+    if args.batch:                  # tasks per request as for evaluations of 0.5 s / batch
+        mpi._want = lambda mean, target_s=0.5: args.batch
+    # rank 0's CPU while it sleeps between polls (waking up costs ~0.1 ms): with 2-3 ranks it
+    # is mostly idle, with 1000 it would never sleep, so the busy CPU is what scales
+    idle_cpu = [0.0]
+    sleep = mpi._Backoff.idle
+
+    def timed_idle(self, supervisors):
+        before = time.process_time()
+        sleep(self, supervisors)
+        idle_cpu[0] += time.process_time() - before
+
+    mpi._Backoff.idle = timed_idle
+    evaluator = TrivialEvaluator(args.features)
     if comm.Get_rank() != 0:
-        mpi.serve_worker(comm, TrivialEvaluator(), Limits(recycle_after=10**9))
+        mpi.serve_worker(comm, evaluator, Limits(recycle_after=10**9))
         return
-    executor = mpi.MPIExecutor(comm, TrivialEvaluator(), Limits(recycle_after=10**9), StopFlag())
+    executor = mpi.MPIExecutor(comm, evaluator, Limits(recycle_after=10**9), StopFlag(),
+                               evaluate_here=not args.coordinator_only)
     list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))
-    rates, cpus = [], []
+    rates, cpus, busy, per_message = [], [], [], []
     for repeat in range(args.repeats):
-        start, cpu0 = time.perf_counter(), time.process_time()
-        by_rank: dict = {}
-        for record in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                              for i in range(args.tasks)):
-            by_rank[record.get("worker")] = by_rank.get(record.get("worker"), 0) + 1
-        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        with tempfile.TemporaryDirectory() as tmp:
+            store = _trivial_store(Path(tmp), args.tasks, args.features) if args.write else None
+            idle_cpu[0] = 0.0
+            start, cpu0 = time.perf_counter(), time.process_time()
+            by_rank: dict = {}
+            batches = 0
+            for batch in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                                 for i in range(args.tasks)):
+                batches += 1
+                if store is not None:
+                    store.record(batch)
+                for worker in batch.arrays["worker"].tolist():
+                    by_rank[worker] = by_rank.get(worker, 0) + 1
+            if store is not None:
+                store.finish(complete=True)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
         n = sum(by_rank.values())
         rates.append(n / elapsed)
         cpus.append(1e6 * cpu / n)
+        busy.append(1e6 * (cpu - idle_cpu[0]) / n)
+        per_message.append(n / max(batches, 1))
         # rank 0's own CPU (its evaluation child excluded) per result: the coordinator's cost
         emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), repeat=repeat, tasks=n,
+             batch=args.batch,
+             coordinator_only=args.coordinator_only, write=args.write, features=args.features,
              tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n,
-             rank0_cpu_us_per_task=cpus[-1], tasks_by_rank=by_rank)
+             results_per_message=n / max(batches, 1),
+             rank0_cpu_us_per_task=cpus[-1], rank0_busy_cpu_us_per_task=busy[-1],
+             tasks_by_rank=by_rank)
     executor.close()
-    emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(), tasks_per_s=stats(rates),
-         us_per_task_median=1e6 / statistics.median(rates), rank0_cpu_us_per_task=stats(cpus))
+    emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(), batch=args.batch,
+         coordinator_only=args.coordinator_only, write=args.write, features=args.features,
+         results_per_message=stats(per_message),
+         tasks_per_s=stats(rates), us_per_task_median=1e6 / statistics.median(rates),
+         rank0_cpu_us_per_task=stats(cpus), rank0_busy_cpu_us_per_task=stats(busy))
+
+
+def _flood_worker(comm, batch: int, features: int) -> None:
+    """A worker rank that answers every task at once, with no evaluation process: it sends
+    rank 0 the same messages ``launch.mpi.serve_worker`` does, as fast as rank 0 replies."""
+    import numpy as np
+
+    from bench.trivial import TrivialEvaluator
+    from launch import mpi
+    from sweep.batch import RecordBatch
+
+    template = RecordBatch.from_records(
+        [dict(TrivialEvaluator(features)({"id": 0, "params": {"x": 0.0}}), worker=comm.Get_rank(),
+              host="h", t_start=0.0, t_end=0.01)])
+    # a full batch's bytes, made once; each message only writes its ids into a copy
+    full = RecordBatch(np.repeat(template.rows, batch), [""] * batch, ["h"] * batch).encode()
+    head = full.index(b"\n") + 1
+    itemsize = template.rows.dtype.itemsize
+    comm.send((b"", batch, True), dest=0, tag=mpi.RESULTS)
+    while True:
+        while not comm.Iprobe(source=0, tag=mpi.TASKS):
+            time.sleep(0)                  # yield the core (a blocking recv would spin on it)
+        tasks = comm.recv(source=0, tag=mpi.TASKS)
+        if tasks == mpi.STOP:
+            return
+        if not tasks:
+            comm.send((b"", batch, True), dest=0, tag=mpi.RESULTS)
+            continue
+        if len(tasks) == batch:
+            payload = bytearray(full)
+            ids = np.ndarray((batch,), dtype="<i8", buffer=payload, offset=head,
+                             strides=(itemsize,))
+            ids[:] = [t["id"] for t in tasks]        # "id" is the rows' first field
+            payload = bytes(payload)
+        else:
+            rows = np.repeat(template.rows, len(tasks))
+            rows["id"] = [t["id"] for t in tasks]
+            payload = RecordBatch(rows, [""] * len(tasks), ["h"] * len(tasks)).encode()
+        comm.send((payload, batch, True), dest=0, tag=mpi.RESULTS)
+
+
+def run_flood(args):
+    """Rank 0 saturated: worker ranks return results the moment they get tasks (no evaluation,
+    no child process) and rank 0 never sleeps between polls, as with 1000 ranks asking at once.
+    Its wall time per result is then its full cost per message and result (1 / its capacity);
+    if the worker ranks could not keep up, this overstates that cost, never understates it."""
+    from launch import mpi
+    from launch.backends import StopFlag
+    from launch.supervisor import Limits
+
+    comm = mpi.world()
+    mpi.install_abort_hook(comm)
+    if comm.Get_rank() != 0:
+        _flood_worker(comm, args.batch, args.features)
+        return
+    mpi._Backoff.idle = lambda self, supervisors: None      # busy: always something to do
+    class Polls:
+        """The real communicator, timing the polls that found nothing (rank 0 waiting)."""
+
+        def __init__(self):
+            self.empty_s = 0.0
+
+        def __getattr__(self, name):
+            return getattr(comm, name)
+
+        def Iprobe(self, **kw):
+            before = time.perf_counter()
+            found = comm.Iprobe(**kw)
+            if not found:
+                self.empty_s += time.perf_counter() - before
+            return found
+
+    rates, cpus, busy = [], [], []
+    for repeat in range(args.repeats):
+        polls = Polls()
+        executor = mpi.MPIExecutor(polls, None, Limits(), StopFlag(), evaluate_here=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = _trivial_store(Path(tmp), args.tasks, args.features)
+            start, cpu0 = time.perf_counter(), time.process_time()
+            n = messages = 0
+            for batch in executor.imap_unordered({"id": i, "params": {"x": float(i)}}
+                                                 for i in range(args.tasks)):
+                store.record(batch)
+                n += len(batch)
+                messages += 1
+            store.finish(complete=True)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        rates.append(n / elapsed)
+        cpus.append(1e6 * cpu / n)
+        # waiting time: the polls that found nothing, the last one of each round excepted
+        busy.append(1e6 * (elapsed - polls.empty_s) / n)
+        emit(bench="flood", ranks=comm.Get_size(), batch=args.batch, features=args.features,
+             repeat=repeat, results=n, results_per_message=n / messages, results_per_s=n / elapsed,
+             us_per_result=1e6 * elapsed / n, rank0_cpu_us_per_result=cpus[-1],
+             rank0_busy_us_per_result=busy[-1], waiting_share=polls.empty_s / elapsed,
+             rank0_cpu_share=cpu / elapsed)
+        if repeat < args.repeats - 1:
+            for rank in range(1, comm.Get_size()):          # the next repeat asks again
+                comm.send([], dest=rank, tag=mpi.TASKS)
+    for rank in range(1, comm.Get_size()):
+        comm.send(mpi.STOP, dest=rank, tag=mpi.TASKS)
+    emit(bench="flood-summary", ranks=comm.Get_size(), batch=args.batch, features=args.features,
+         results_per_s=stats(rates), us_per_result_median=1e6 / statistics.median(rates),
+         rank0_cpu_us_per_result=stats(cpus), rank0_busy_us_per_result=stats(busy))
 
 
 def run_writer(args):
+    """Rows per second into a results store, arriving as a rank sends them: the encoded bytes
+    of a batch of ``--batch`` rows (decoding is timed too)."""
     import numpy as np
 
-    from sweep import store as St
+    from sweep.batch import RecordBatch
 
     rates = []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             n = args.rows
-            layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
-                               feature_names=tuple(f"f{i}" for i in range(20)),
-                               feature_units=("",) * 20, n_rows=n)
-            campaign = St.Campaign(config_text="", signature="s", signature_data={}, versions={})
-            store = St.ResultStore(Path(tmp) / "w.h5", layout, campaign,
-                                   np.arange(n, dtype=float)[:, None])
-            store.open([])
-            records = [{"id": i, "attempt": 1, "status": "ok", "message": "",
-                        "params": [float(i)], "features": [float(i)] * 20, "scores": [0.5] * 20,
-                        "timings": {"total": 0.01}, "worker": i % 2, "host": "h",
-                        "t_start": 0.0, "t_end": 1.0, "nseg": 1} for i in range(n)]
+            store = _trivial_store(Path(tmp), n, 20)
+            messages = []
+            rng = np.random.default_rng(repeat)     # features vary as real ones do
+            for lo in range(0, n, args.batch):
+                records = [{"id": i, "attempt": 1, "status": "ok", "message": "",
+                            "params": [float(i)], "features": (100 * rng.random(20)).tolist(),
+                            "scores": rng.random(20).tolist(), "timings": {"total": 0.01},
+                            "worker": i % 2, "host": "h", "t_start": 0.0, "t_end": 1.0,
+                            "nseg": 1} for i in range(lo, min(n, lo + args.batch))]
+                messages.append(RecordBatch.from_records(records).encode())
             start = time.perf_counter()
-            for r in records:
-                store.record([r])
+            for payload in messages:
+                store.record(RecordBatch.decode(payload))
             store.finish(complete=True)
             elapsed = time.perf_counter() - start
             rates.append(n / elapsed)
-            emit(bench="writer", repeat=repeat, rows=n, features=20, rows_per_s=n / elapsed,
-                 seconds=elapsed,
-                 includes="journal append per row, HDF5 commits every 2 s or 2000 rows")
-    emit(bench="writer-summary", rows=args.rows, rows_per_s=stats(rates),
+            emit(bench="writer", repeat=repeat, rows=n, batch=args.batch, features=20,
+                 rows_per_s=n / elapsed, seconds=elapsed,
+                 includes="decode + journal frame per batch, HDF5 commits every 2 s or 50 000 "
+                          "rows, final commit")
+    emit(bench="writer-summary", rows=args.rows, batch=args.batch, rows_per_s=stats(rates),
          us_per_row_median=1e6 / statistics.median(rates))
 
 
@@ -268,9 +454,11 @@ def main():
     p = sub.add_parser("_loop")
     p.add_argument("config")
     p = sub.add_parser("model")
-    p.add_argument("--coordinator-us", type=float, required=True,
-                   help="rank 0 CPU per remote result (trivial-mpi, rank0_cpu_us_per_task)")
-    p.add_argument("--writer-us", type=float, required=True, help="writer us per row")
+    p.add_argument("--message-us", type=float, help="rank 0 CPU per message")
+    p.add_argument("--row-us", type=float, help="rank 0 CPU per result")
+    p.add_argument("--fit", nargs=2, metavar="JSONL",
+                   help="fit both from two trivial-mpi --coordinator-only --write runs with "
+                        "different --batch")
     p.add_argument("--eval-s", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0])
     p.add_argument("--ranks", type=int, nargs="+", default=[64, 256, 1024])
     p = sub.add_parser("trivial")
@@ -280,12 +468,24 @@ def main():
     p = sub.add_parser("trivial-mpi")
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--features", type=int, default=3)
+    p.add_argument("--coordinator-only", action="store_true", help="rank 0 does not evaluate")
+    p.add_argument("--write", action="store_true", help="results go through a results store")
+    p.add_argument("--batch", type=int, default=0,
+                   help="tasks per request (default: the engine's own choice, up to 64)")
+    p = sub.add_parser("flood")
+    p.add_argument("--tasks", type=int, default=50000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--features", type=int, default=20)
+    p.add_argument("--batch", type=int, default=1, help="results per message")
     p = sub.add_parser("writer")
     p.add_argument("--rows", type=int, default=100000)
+    p.add_argument("--batch", type=int, default=25, help="rows per batch (per message)")
     p.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     modes = {"example": run_example, "machine": run_machine, "model": run_model, "_loop": _loop,
-             "trivial": run_trivial, "trivial-mpi": run_trivial_mpi, "writer": run_writer}
+             "trivial": run_trivial, "trivial-mpi": run_trivial_mpi, "writer": run_writer,
+             "flood": run_flood}
     modes[args.what](args)
 
 

@@ -5,7 +5,8 @@
   the coordinating process only sleeps on their pipes, so N evaluations run at once
 - ``mpi`` (``launch.mpi``): one supervised evaluation process per rank, rank 0 coordinating
 
-Every executor yields *final* records: crashes and timeouts were already retried.
+Every executor yields ``RecordBatch``es of *final* records (crashes and timeouts were already
+retried): columns, so that the coordinator's cost is per batch, not per result.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import time
 
 from launch.supervisor import Limits, Supervisor, wait_any
+from sweep.batch import RecordBatch
 
 
 class StopFlag:
@@ -61,7 +63,7 @@ class SerialExecutor:
             start = time.time()
             record = self.evaluator(task)
             record.update(worker=0, host=host, t_start=start, t_end=time.time())
-            yield record
+            yield RecordBatch.from_records([record])
 
     def close(self):
         pass
@@ -91,8 +93,8 @@ class ProcessExecutor:
                         exhausted = True
                     else:
                         sup.assign(task)
-            for record in received:          # all of them: they are finished work
-                yield record
+            if received:                      # all of them: they are finished work
+                yield RecordBatch.from_records(received)
             if self.stop:
                 return
             if exhausted and all(sup.idle for sup in self.supervisors):

@@ -7,9 +7,11 @@ MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a
 stays out of MPI
 (``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
 
-Protocol: a worker rank sends ``(records, want, starving)`` to rank 0 (tag RESULTS) whenever it
-has results or its local queue is empty; rank 0 answers with a list of up to ``want`` tasks (tag
-TASKS). ``want`` is sized so that one message carries about a quarter second of work: trivial
+Protocol: a worker rank sends ``(results, want, starving)`` to rank 0 (tag RESULTS) whenever it
+has results or its local queue is empty (``results``: its finished records as the bytes of one
+``RecordBatch``, encoded by the worker, so rank 0 only decodes them with ``numpy.frombuffer`` and
+appends the same bytes to the journal: its cost is per message, not per result); rank 0 answers with a list of up to ``want`` tasks (tag
+TASKS). ``want`` is sized so that one message carries about half a second of work: trivial
 evaluations travel in batches, slow ones one at a time. A rank asks while its child is still busy,
 so its next task is already there when the child finishes (no round trip between evaluations);
 ``starving`` says its child is idle with nothing queued, and only starving ranks get the
@@ -25,6 +27,7 @@ import time
 from collections import deque
 
 from launch.supervisor import Limits, Supervisor, wait_any
+from sweep.batch import RecordBatch
 
 TASKS, RESULTS = 11, 12
 STOP = "stop"
@@ -69,16 +72,28 @@ class _MeanTime:
     def __init__(self):
         self.mean_s: float | None = None
 
-    def observe(self, record: dict) -> None:
-        seconds = _duration(record)
+    def observe(self, seconds: float) -> None:
         self.mean_s = seconds if self.mean_s is None else 0.8 * self.mean_s + 0.2 * seconds
 
+    def observe_batch(self, batch: RecordBatch) -> None:
+        if len(batch):                   # sum/len: numpy's mean costs ~8 us on one row
+            self.observe(max(0.0, float((batch.rows["t_end"] - batch.rows["t_start"]).sum()))
+                         / len(batch))
 
-def _want(mean: _MeanTime, target_s: float = 0.25) -> int:
-    """How many tasks to ask for at once: about ``target_s`` of work, 1..64."""
+
+MAX_BATCH = 128
+
+
+def _want(mean: _MeanTime, target_s: float = 0.5) -> int:
+    """How many tasks to ask for at once: about ``target_s`` of work, 1..``MAX_BATCH``.
+
+    Rank 0 pays ~0.1 ms per message and a few µs per result (BENCHMARKS.md §6), so results of
+    short evaluations must travel many to a message; half a second of work per message keeps
+    the campaign's tail short (the last tasks go only to idle ranks) and bounds what a kill
+    loses (results are sent at least every half second)."""
     if mean.mean_s is None:
         return 1
-    return int(min(64, max(1, math.floor(target_s / max(mean.mean_s, 1e-6)))))
+    return int(min(MAX_BATCH, max(1, math.floor(target_s / max(mean.mean_s, 1e-6)))))
 
 
 class _Backoff:
@@ -116,16 +131,24 @@ def _duration(record: dict) -> float:
     return max(0.0, record.get("t_end", 0.0) - record.get("t_start", 0.0))
 
 
+def _pack(records: list) -> bytes:
+    return RecordBatch.from_records(records).encode() if records else b""
+
+
 class MPIExecutor:
     """Rank 0's side: its own supervised child plus every other rank's."""
 
     name = "mpi"
 
-    def __init__(self, comm, evaluator, limits: Limits, stop):
+    def __init__(self, comm, evaluator, limits: Limits, stop, evaluate_here: bool = True):
+        """``evaluate_here=False``: rank 0 only coordinates (the benchmark of its own cost per
+        result uses that; on a big job it also keeps rank 0's core for coordinating)."""
+        if not evaluate_here and comm.Get_size() < 2:
+            raise ValueError("rank 0 must evaluate when it is the only rank")
         self.comm = comm
         self.workers = comm.Get_size()
         self.stop = stop
-        self.local = Supervisor(evaluator, 0, limits)
+        self.local = Supervisor(evaluator, 0, limits) if evaluate_here else None
         self.hungry: dict[int, int] = {}     # rank -> tasks it asked for and did not get yet
         self.starving: dict[int, bool] = {}  # rank -> its child is idle with nothing queued
         self.outstanding = [0] * self.workers
@@ -141,31 +164,35 @@ class MPIExecutor:
             received = []
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
                 source = status.Get_source()
-                records, want, starving = comm.recv(source=source, tag=RESULTS)
-                self.outstanding[source] -= len(records)
+                payload, want, starving = comm.recv(source=source, tag=RESULTS)
+                if payload:
+                    batch = RecordBatch.decode(payload)
+                    self.outstanding[source] -= len(batch)
+                    received.append(batch)
                 self.starving[source] = starving
                 if want:
                     self.hungry[source] = want
-                received.extend(records)
             # hand out work before the records go to the writer (a commit can take tens of ms)
             progressed = self._serve(queue) or bool(received)
-            record = self.local.poll()
-            if record is not None:
-                received.append(record)
-            if self.local.idle and queue:
-                self.local.assign(queue.popleft())
-                progressed = True
-            for record in received:          # all of them: they are finished work
-                mean.observe(record)
-                yield record
+            if self.local is not None:
+                record = self.local.poll()
+                if record is not None:
+                    received.append(RecordBatch.from_records([record]))
+                if self.local.idle and queue:
+                    self.local.assign(queue.popleft())
+                    progressed = True
+            for batch in received:           # all of them: they are finished work
+                mean.observe_batch(batch)
+                yield batch
             if self.stop:
                 return
-            if not queue and self.local.idle and not any(self.outstanding[1:]):
+            local_idle = self.local is None or self.local.idle
+            if not queue and local_idle and not any(self.outstanding[1:]):
                 return
             if progressed:
                 backoff.active()
             else:
-                backoff.idle([self.local])
+                backoff.idle([self.local] if self.local is not None else [])
 
     def _serve(self, queue: deque) -> bool:
         """Send tasks to ranks that asked. A rank still busy asks ahead (so that its next task
@@ -188,7 +215,8 @@ class MPIExecutor:
         """Tell every worker rank to stop (their children are killed), then close ours."""
         for rank in range(1, self.workers):
             self.comm.send(STOP, dest=rank, tag=TASKS)
-        self.local.close()
+        if self.local is not None:
+            self.local.close()
 
 
 def serve_worker(comm, evaluator, limits: Limits) -> None:
@@ -220,7 +248,7 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 progressed = True
             record = sup.poll()
             if record is not None:
-                mean.observe(record)
+                mean.observe(_duration(record))
                 results.append(record)
                 progressed = True
             if sup.idle and queue:
@@ -228,11 +256,11 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 progressed = True
             starving = sup.idle and not queue
             need = not asked and not queue      # also while busy: ask one task ahead
-            due = results and (time.monotonic() - last_send > 0.5 or len(results) >= 64
+            due = results and (time.monotonic() - last_send > 0.5 or len(results) >= MAX_BATCH
                                or starving)
             if need or due:
                 want = _want(mean) if need else 0
-                comm.send((results, want, starving), dest=0, tag=RESULTS)
+                comm.send((_pack(results), want, starving), dest=0, tag=RESULTS)
                 results, last_send = [], time.monotonic()
                 asked = asked or bool(want)
                 progressed = True

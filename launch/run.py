@@ -45,7 +45,7 @@ def campaign_module(config):
 
 
 def describe(plan, store) -> str:
-    done = len(store.done_ids)
+    done = store.n_done
     if hasattr(plan, "sweep"):
         return f"{plan.sweep.design} sweep of {plan.n_points} points, {done} already done"
     spec = plan.spec

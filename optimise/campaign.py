@@ -124,7 +124,7 @@ class CampaignMap:
         for i, genes in zip(ids, individuals):
             params = self.evaluator.to_params(genes)
             values = [params[n] for n in names]
-            known = self.store.records.get(i)
+            known = self.store.get(i)
             if known is not None:
                 if known["params"] != values:
                     raise ReplayMismatch(
@@ -137,13 +137,14 @@ class CampaignMap:
                 tasks.append({"id": i, "params": params})
         if tasks and self.stop:
             raise Stopped()
-        for record in self.executor.imap_unordered(tasks):
-            record["generation"] = gen
-            self.store.record([record])
-            done[record["id"]] = record
-            self.evaluated += 1
+        for batch in self.executor.imap_unordered(tasks):
+            batch = batch.with_column("generation", gen)
+            self.store.record(batch)
+            for record in batch.records():
+                done[record["id"]] = record
+            self.evaluated += len(batch)
             if self.progress is not None:
-                self.progress.update(record)
+                self.progress.update(batch)
         if len(done) < len(ids):
             raise Stopped()
         self.calls += 1
@@ -163,8 +164,9 @@ def run(plan: OptimisePlan, executor, stop, store, progress=None) -> Summary:
     evaluator = ModelEvaluator(plan.model)
     mapper = CampaignMap(plan, evaluator, executor, store, stop, progress)
     if progress is not None:
-        progress.start(total=plan.expected_evaluations, done=len(store.records),
-                       failed=sum(1 for r in store.records.values() if r["status"] != "ok"))
+        counts = store.status_counts()
+        progress.start(total=plan.expected_evaluations, done=store.n_done,
+                       failed=store.n_done - counts.get("ok", 0))
     hof = deap.tools.HallOfFame(spec.hall_of_fame)
     if spec.is_cma:
         optimiser = DEAPOptimisationCMA(
@@ -187,10 +189,7 @@ def run(plan: OptimisePlan, executor, stop, store, progress=None) -> Summary:
         store.finish(complete=complete, write_extra=writer)
         if progress is not None:
             progress.close()
-    counts: dict = {}
-    for r in store.records.values():
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return Summary(output=plan.run.output, total=len(store.records), counts=counts,
+    return Summary(output=plan.run.output, total=store.n_done, counts=store.status_counts(),
                    complete=complete, stopped=getattr(stop, "reason", ""),
                    elapsed_s=time.monotonic() - start, ran=mapper.evaluated)
 
@@ -200,7 +199,8 @@ def _final_writer(plan, evaluator, mapper, outcome):
     Pareto front (the non-dominated evaluations of the whole run)."""
     population, hof, logbook, _history = outcome
     names = evaluator.param_names
-    records = mapper.store.records
+    table = mapper.store.table()
+    table = table.take(np.argsort(table.ids, kind="stable"))
 
     def individuals(group, inds):
         ids = [mapper.by_params.get(tuple(ind), -1) for ind in inds]
@@ -213,8 +213,8 @@ def _final_writer(plan, evaluator, mapper, outcome):
 
     def write(f):
         g = f.create_group("optimisation")
-        g.attrs["generations"] = int(max((r.get("generation", 0) for r in records.values()),
-                                         default=0))
+        generations = table.arrays.get("generation", np.zeros(0, dtype=int))
+        g.attrs["generations"] = int(generations.max()) if generations.size else 0
         log = g.create_group("logbook")
         for key in ("gen", "nevals", "avg", "std", "min", "max"):
             values = logbook.select(key)
@@ -222,16 +222,12 @@ def _final_writer(plan, evaluator, mapper, outcome):
                 log.create_dataset(key, data=np.asarray(values, dtype=float))
         individuals(g.create_group("hall_of_fame"), list(hof))
         individuals(g.create_group("final_population"), list(population))
-        ids = sorted(records)
-        ok = [i for i in ids if records[i]["status"] == "ok"]
-        scores = np.array([records[i]["scores"] for i in ok], dtype=float).reshape(len(ok), -1)
-        front = [ok[k] for k in pareto_indices(scores)]
+        ok = table.take(table.arrays["status"] == 0)
+        front = ok.take(np.array(pareto_indices(ok.arrays["scores"]), dtype=int))
         pf = g.create_group("pareto_front")
-        pf.create_dataset("eval_id", data=np.array(front, dtype="i8"))
-        pf.create_dataset("scores", data=np.array([records[i]["scores"] for i in front],
-                                                  dtype=float).reshape(len(front), -1))
-        pf.create_dataset("parameters", data=np.array([records[i]["params"] for i in front],
-                                                      dtype=float).reshape(len(front), -1))
+        pf.create_dataset("eval_id", data=np.asarray(front.ids, dtype="i8"))
+        pf.create_dataset("scores", data=np.asarray(front.arrays["scores"], dtype=float))
+        pf.create_dataset("parameters", data=np.asarray(front.arrays["params"], dtype=float))
         pf["parameters"].attrs["names"] = list(names)
     return write
 

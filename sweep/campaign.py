@@ -242,7 +242,7 @@ def open_results(plan, layout: St.Layout, points, extra_attrs: dict, restart: bo
     output.parent.mkdir(parents=True, exist_ok=True)
     lock = St.acquire_lock(output)
     journal_path, _ = St.paths(output)
-    meta, records, _dropped = St.read_journal(output)
+    meta, records, _dropped, valid_end = St.read_journal(output)
     if meta is None and output.exists() and not restart:
         previous = _stored_signature(output)
         if previous == plan.signature:
@@ -263,7 +263,7 @@ def open_results(plan, layout: St.Layout, points, extra_attrs: dict, restart: bo
         for path in (journal_path, output):
             if path.exists():
                 path.unlink()
-        records = []
+        records, valid_end = None, None
     # where the config is, relative to the output (never an absolute path), for export-model
     config_from_output = os.path.relpath(Path(plan.config_path).resolve(),
                                          output.resolve().parent)
@@ -274,9 +274,9 @@ def open_results(plan, layout: St.Layout, points, extra_attrs: dict, restart: bo
         extra={**extra_attrs, "config_from_output": config_from_output})
     store = St.ResultStore(output, layout, campaign, points,
                            commit_interval_s=plan.run.commit_interval_s, lock=lock)
-    if layout.kind == "sweep":
-        records = [r for r in records if r["id"] < layout.n_rows]
-    store.open(records)
+    if layout.kind == "sweep" and records is not None:
+        records = records.take(records.ids < layout.n_rows)
+    store.open(records, valid_end)
     return store
 
 
@@ -296,12 +296,12 @@ def _stored_signature(output: Path) -> str | None:
 def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -> Summary:
     """Evaluate every point not yet in the store; returns when done or when ``stop`` is set."""
     start = time.monotonic()
-    done = store.done_ids
     names = plan.sweep.names
-    pending = [i for i in range(plan.n_points) if i not in done]
+    pending = np.flatnonzero(~store.done_mask(plan.n_points)).tolist()
     if progress is not None:
-        progress.start(total=plan.n_points, done=len(done),
-                       failed=sum(1 for r in store.records.values() if r["status"] != "ok"))
+        counts = store.status_counts()
+        progress.start(total=plan.n_points, done=store.n_done,
+                       failed=store.n_done - counts.get("ok", 0))
 
     def tasks():
         for i in pending:
@@ -309,19 +309,16 @@ def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -
 
     ran = 0
     try:
-        for record in executor.imap_unordered(tasks()):
-            store.record([record])
-            ran += 1
+        for batch in executor.imap_unordered(tasks()):
+            store.record(batch)
+            ran += len(batch)
             if progress is not None:
-                progress.update(record)
+                progress.update(batch)
     finally:
-        complete = len(store.records) >= plan.n_points and not stop
+        complete = store.n_done >= plan.n_points and not stop
         store.finish(complete=complete)
         if progress is not None:
             progress.close()
-    counts = {}
-    for r in store.records.values():
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return Summary(output=plan.run.output, total=plan.n_points, counts=counts, complete=complete,
+    return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(), complete=complete,
                    stopped=getattr(stop, "reason", ""), elapsed_s=time.monotonic() - start,
                    ran=ran)

@@ -35,11 +35,11 @@ class Progress:
         if self.mode != "none":
             self._print(force=True)
 
-    def update(self, record: dict) -> None:
-        self.done += 1
-        self.ran += 1
-        if record.get("status") != "ok":
-            self.failed += 1
+    def update(self, batch) -> None:
+        """Count a ``RecordBatch`` of finished evaluations."""
+        self.done += len(batch)
+        self.ran += len(batch)
+        self.failed += int((batch.arrays["status"] != 0).sum())
         now = time.monotonic()
         interval = 0.2 if self.mode == "bar" else self.log_interval_s
         if self.mode != "none" and now - self.last_print >= interval:

@@ -97,11 +97,12 @@ def traces(path, eval_ids) -> dict:
 def status(path) -> dict:
     """done / failed / pending counts, rate and ETA: from the journal while running."""
     path = Path(path)
-    meta, records, dropped = St.read_journal(path)
+    meta, results, dropped, _end = St.read_journal(path)
     if meta is not None:
         total = int(meta.get("n_rows", 0))
-        by_id = {r["id"]: r for r in records}
-        ends = [r.get("t_end", math.nan) for r in by_id.values()]
+        by_id = {i: {"status": name} for i, name in zip(results.ids.tolist(),
+                                                        results.status_names())}
+        ends = results.arrays["t_end"].tolist()
         running = True
         complete = False
     else:

@@ -30,9 +30,8 @@ import numpy as np
 from cells.errors import FrameworkError
 from sweep import journal as J
 
-STATUS_CODES = {"pending": -1, "ok": 0, "nan": 1, "error": 2, "crashed": 3, "timeout": 4}
-STATUS_NAMES = {v: k for k, v in STATUS_CODES.items()}
-TIMINGS = ("build", "parameters", "simulate", "features", "total")
+from sweep.batch import STATUS_CODES, STATUS_NAMES, TIMINGS, RecordBatch  # noqa: F401
+
 FORMAT = "cellsweep-results"
 SCHEMA_VERSION = 1
 
@@ -103,19 +102,41 @@ def release_lock(fh, output: Path, remove: bool) -> None:
     fh.close()
 
 
-def read_journal(output: Path) -> tuple[dict | None, list, int]:
-    """(campaign meta record, result records, dropped lines) of an output's journal."""
+def read_journal(output: Path) -> tuple[dict | None, RecordBatch, int, int]:
+    """(campaign meta record, every result in the journal as one batch, torn or corrupt
+    stretches, where the intact frames end). A result journaled twice keeps its first record."""
     journal_path, _ = paths(output)
-    records, dropped = J.read(journal_path)
-    meta = next((r for r in records if r.get("k") == "meta"), None)
-    return meta, [r for r in records if r.get("k") == "r"], dropped
+    items, dropped, valid_end = J.read(journal_path)
+    meta = next((r for r in items if isinstance(r, dict) and r.get("k") == "meta"), None)
+    batches, pending = [], []          # runs of JSON result records become batches, in order
+    for item in items:
+        if isinstance(item, dict):
+            if item.get("k") == "r":
+                pending.append(item)
+            continue
+        if pending:
+            batches.append(RecordBatch.from_records(pending))
+            pending = []
+        batches.append(item)
+    if pending:
+        batches.append(RecordBatch.from_records(pending))
+    results = RecordBatch.concat(batches)
+    if len(results):
+        _, first = np.unique(results.ids, return_index=True)
+        if len(first) < len(results):
+            results = results.take(np.sort(first))
+    return meta, results, dropped, valid_end
 
 
 class ResultStore:
-    """Writes one campaign's results; see the module docstring for the protocol."""
+    """Writes one campaign's results; see the module docstring for the protocol.
+
+    Everything it knows is held as columns (``RecordBatch``), never as one object per result:
+    rank 0 of a big campaign holds millions of results and receives tens of thousands per second.
+    """
 
     def __init__(self, output: Path, layout: Layout, campaign: Campaign, params: np.ndarray,
-                 commit_interval_s: float = 2.0, commit_rows: int = 2000, lock=None):
+                 commit_interval_s: float = 2.0, commit_rows: int = 50_000, lock=None):
         self.output = Path(output)
         self.layout = layout
         self.campaign = campaign
@@ -123,40 +144,99 @@ class ResultStore:
         self.journal_path, _ = paths(self.output)
         self.commit_interval_s = commit_interval_s
         self.commit_rows = commit_rows
-        self.records: dict[int, dict] = {}       # every terminal record, by id
-        self._buffer: list[dict] = []
+        self._known = np.zeros(max(layout.n_rows, 1024), dtype=bool)   # by id: has a result
+        self._chunks: list[RecordBatch] = []     # every terminal result, in arrival order
+        self._row_of: np.ndarray | None = None   # id -> row of table(), built on demand
+        self.n_done = 0
+        self._buffer: list[RecordBatch] = []
+        self._buffered = 0
         self._last_commit = time.monotonic()
         self.journal: J.Journal | None = None
         self.lock = lock
 
     # -- opening ---------------------------------------------------------------------------------
-    def open(self, records: list) -> None:
-        """Start (or resume with ``records`` from the journal): rebuild the file, open the journal."""
+    def open(self, results: RecordBatch | None = None, valid_end: int | None = None) -> None:
+        """Start, or resume with ``results`` from the journal (whose intact frames end at
+        ``valid_end``): rebuild the file, open the journal."""
         fresh = not self.journal_path.exists()
-        for r in records:
-            self.records[r["id"]] = r
+        if results is not None and len(results):
+            self._add(self._fresh(results))
         self.rebuild(complete=False)
-        self.journal = J.Journal(self.journal_path)
+        self.journal = J.Journal(self.journal_path, valid_end=None if fresh else valid_end)
         if fresh:
             self.journal.append([{"k": "meta", "signature": self.campaign.signature,
                                   "config": self.campaign.signature_data,
                                   "n_rows": self.layout.n_rows, "created": time.time()}])
             self.journal.sync()
 
-    @property
-    def done_ids(self) -> set:
-        return set(self.records)
+    # -- what is known ---------------------------------------------------------------------------
+    def done_mask(self, n: int) -> np.ndarray:
+        """Boolean by id for ids ``0..n-1``: which have a result."""
+        out = np.zeros(n, dtype=bool)
+        m = min(n, self._known.size)
+        out[:m] = self._known[:m]
+        return out
+
+    def has(self, i: int) -> bool:
+        return 0 <= i < self._known.size and bool(self._known[i])
+
+    def table(self) -> RecordBatch:
+        """All results as one batch (arrival order)."""
+        if len(self._chunks) > 1:
+            self._chunks = [RecordBatch.concat(self._chunks)]
+        return self._chunks[0] if self._chunks else RecordBatch.from_records([])
+
+    def get(self, i: int) -> dict | None:
+        """The record of result ``i`` as a dict, or None."""
+        if not self.has(i):
+            return None
+        table = self.table()
+        if self._row_of is None or self._row_of.size < self._known.size:
+            self._row_of = np.full(self._known.size, -1, dtype=np.int64)
+            self._row_of[table.ids] = np.arange(len(table))
+        return table.take([int(self._row_of[i])]).records()[0]
+
+    def status_counts(self) -> dict:
+        """{status name: count} over every result."""
+        counts = np.bincount(self.table().arrays["status"].astype(np.int64) + 1,
+                             minlength=len(STATUS_NAMES)) if self.n_done else []
+        return {STATUS_NAMES[k - 1]: int(c) for k, c in enumerate(counts) if c}
+
+    def _fresh(self, batch: RecordBatch) -> RecordBatch:
+        """``batch`` without results already known (or repeated within it)."""
+        ids = batch.ids
+        top = int(ids.max()) if ids.size else -1
+        if top >= self._known.size:
+            grown = np.zeros(max(top + 1, 2 * self._known.size), dtype=bool)
+            grown[:self._known.size] = self._known
+            self._known = grown
+        if ids.size == 1:
+            return batch if not self._known[top] else batch.take(np.zeros(0, dtype=np.int64))
+        new = ~self._known[ids]
+        if ids.size > 1:
+            _, first = np.unique(ids, return_index=True)
+            once = np.zeros(ids.size, dtype=bool)
+            once[first] = True
+            new &= once
+        return batch if new.all() else batch.take(new)
+
+    def _add(self, batch: RecordBatch) -> None:
+        self._known[batch.ids] = True
+        self._chunks.append(batch)
+        self._row_of = None
+        self.n_done += len(batch)
 
     # -- recording -------------------------------------------------------------------------------
-    def record(self, records: list[dict]) -> None:
+    def record(self, batch: RecordBatch) -> None:
         """Commit finished evaluations to the journal (durable against a kill once this returns)."""
-        fresh = [r for r in records if r["id"] not in self.records]
-        for r in fresh:
-            r["k"] = "r"
-            self.records[r["id"]] = r
-        self.journal.append(fresh)
-        self._buffer.extend(fresh)
-        if len(self._buffer) >= self.commit_rows or \
+        batch = self._fresh(batch)
+        if not len(batch):
+            return
+        self.journal.append_batch(batch)
+        self._add(batch)
+        self._buffer.append(batch)
+        self._buffered += len(batch)
+        if self._buffered >= self.commit_rows or \
                 time.monotonic() - self._last_commit >= self.commit_interval_s:
             self.commit()
 
@@ -171,12 +251,13 @@ class ResultStore:
         import h5py
 
         with h5py.File(self.output, "a", locking=False) as f:
-            self._write_rows(f, sorted(self._buffer, key=lambda r: r["id"]))
-            f.attrs["n_committed"] = len(self.records)
+            self._write_rows(f, RecordBatch.concat(self._buffer))
+            f.attrs["n_committed"] = self.n_done
             f.attrs["complete"] = bool(complete)
             f.flush()
             os.fsync(f.id.get_vfd_handle())
         self._buffer.clear()
+        self._buffered = 0
         self._last_commit = time.monotonic()
 
     def finish(self, complete: bool, write_extra=None) -> None:
@@ -209,22 +290,25 @@ class ResultStore:
         tmp = self.output.with_name(f".{self.output.name}.tmp{os.getpid()}")
         with h5py.File(tmp, "w") as f:
             self._create(f)
-            rows = sorted(self.records.values(), key=lambda r: r["id"])
-            self._write_rows(f, rows)
+            self._write_rows(f, self.table())
             if write_extra is not None:
                 write_extra(f)
-            f.attrs["n_committed"] = len(self.records)
+            f.attrs["n_committed"] = self.n_done
             f.attrs["complete"] = bool(complete)
             f.flush()
             os.fsync(f.id.get_vfd_handle())
         os.replace(tmp, self.output)
         self._buffer.clear()
+        self._buffered = 0
 
     def _create(self, f) -> None:
         lay, camp = self.layout, self.campaign
         p, nf = len(lay.param_names), len(lay.feature_names)
         # a sweep's rows are its points; an optimisation's grow with every evaluation
-        n = lay.n_rows if lay.kind == "sweep" else (max(self.records) + 1 if self.records else 0)
+        if lay.kind == "sweep":
+            n = lay.n_rows
+        else:
+            n = int(np.flatnonzero(self._known)[-1]) + 1 if self.n_done else 0
         f.attrs["format"] = FORMAT
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["kind"] = lay.kind
@@ -241,7 +325,9 @@ class ResultStore:
 
         def ds(name, shape, dtype, fill, units="", **kw):
             opts = dict(chunks=(chunk,) + shape[1:], fillvalue=fill, maxshape=maxshape + shape[1:])
-            if dtype != h5py_str():
+            # integers compress well and cheaply; result floats barely (~15 %) at ~5 us per row
+            # and 20 columns, which was most of rank 0's cost per result (BENCHMARKS.md §6)
+            if dtype not in ("f8", h5py_str()):
                 opts.update(compression="gzip", compression_opts=4, shuffle=True)
             d = f.create_dataset(name, shape=(n,) + shape[1:], dtype=dtype, **opts, **kw)
             if units:
@@ -281,48 +367,54 @@ class ResultStore:
             f["parameters"][:] = self.params
             f["eval_id"][:] = np.arange(n)
 
-    def _write_rows(self, f, rows: list[dict]) -> None:
-        if not rows:
+    def _columns(self, batch: RecordBatch) -> dict:
+        """dataset name -> the batch's values for it (rows in batch order)."""
+        a = batch.arrays
+        scores = a["scores"]
+        cols = {"eval_id": a["id"], "features": a["features"], "scores": scores,
+                "total_score": scores.sum(axis=1) if scores.shape[1] else np.zeros(len(batch)),
+                "status": a["status"], "attempt": a["attempt"], "timings": a["timings"],
+                "worker": a["worker"], "t_start": a["t_start"], "t_end": a["t_end"],
+                "nseg": a["nseg"],
+                "message": np.array([m.encode("utf-8") for m in batch.message], dtype=object),
+                "host": np.array([h.encode("utf-8") for h in batch.host], dtype=object)}
+        if a["params"].shape[1] == len(self.layout.param_names):
+            cols["parameters"] = a["params"]
+        for name, fill in self.layout.columns:
+            cols[name] = a[name] if name in a else np.full(len(batch), fill, dtype="i4")
+        for protocol, recording, samples, _ in self.layout.traces:
+            values = np.full((len(batch), samples), np.nan, dtype="f4")
+            got = batch.traces.get(f"{protocol}.{recording}")
+            if got is not None:
+                width = min(samples, got.shape[1])
+                values[:, :width] = got[:, :width]
+            cols[f"traces/{protocol}/{recording}"] = values
+        return cols
+
+    def _write_rows(self, f, batch: RecordBatch) -> None:
+        """Write a batch's rows by id: one slice assignment per dataset and stretch of ids
+        (ids a few rows apart share a stretch, written back with the rows in between)."""
+        if not len(batch):
             return
-        ids = np.array([r["id"] for r in rows])
-        need = int(ids.max()) + 1
+        batch = batch.take(np.argsort(batch.ids, kind="stable"))
+        ids = batch.ids
+        need = int(ids[-1]) + 1
         if need > f["status"].shape[0]:
             for name in _row_datasets(f):
                 f[name].resize(need, axis=0)
-        for start, stop in _runs(ids):
-            chunk = rows[start:stop]
-            sl = slice(int(ids[start]), int(ids[stop - 1]) + 1)
-            # one pass over the records for every scalar column (zip(*) runs in C)
-            (status, message, attempt, worker, host, t_start, t_end, nseg) = zip(*(
-                (STATUS_CODES[r["status"]], r["message"].encode("utf-8"), r["attempt"],
-                 r["worker"], r["host"].encode("utf-8"), r["t_start"], r["t_end"],
-                 r.get("nseg", -1)) for r in chunk))
-            f["eval_id"][sl] = ids[start:stop]
-            if "params" in chunk[0]:
-                f["parameters"][sl] = np.array([r["params"] for r in chunk], dtype=float)
-            scores = np.array([r["scores"] for r in chunk], dtype=float)
-            f["features"][sl] = np.array([r["features"] for r in chunk], dtype=float)
-            f["scores"][sl] = scores
-            f["total_score"][sl] = scores.sum(axis=1) if scores.size else np.zeros(len(chunk))
-            f["status"][sl] = np.array(status, dtype="i1")
-            f["message"][sl] = list(message)
-            f["attempt"][sl] = np.array(attempt, dtype="i1")
-            f["timings"][sl] = np.array([[r["timings"].get(k, np.nan) for k in TIMINGS]
-                                         for r in chunk], dtype=float)
-            f["worker"][sl] = np.array(worker, dtype="i4")
-            f["host"][sl] = list(host)
-            f["t_start"][sl] = np.array(t_start, dtype=float)
-            f["t_end"][sl] = np.array(t_end, dtype=float)
-            f["nseg"][sl] = np.array(nseg, dtype="i4")
-            for name, fill in self.layout.columns:
-                f[name][sl] = np.array([r.get(name, fill) for r in chunk], dtype="i4")
-            for protocol, recording, samples, _ in self.layout.traces:
-                key = f"{protocol}.{recording}"
-                values = np.full((stop - start, samples), np.nan, dtype="f4")
-                for i, r in enumerate(chunk):
-                    if r.get("traces") and key in r["traces"]:
-                        values[i] = decode_trace(r["traces"][key], samples)
-                f[f"traces/{protocol}/{recording}"][sl] = values
+        cols = self._columns(batch)
+        for start, stop in _stretches(ids):
+            lo, hi = int(ids[start]), int(ids[stop - 1]) + 1
+            dense = hi - lo == stop - start
+            where = ids[start:stop] - lo
+            for name, values in cols.items():
+                part = values[start:stop]
+                if dense:
+                    f[name][lo:hi] = part
+                else:
+                    current = f[name][lo:hi]
+                    current[where] = part
+                    f[name][lo:hi] = current
 
 
 def h5py_str():
@@ -337,24 +429,8 @@ def _row_datasets(f) -> list[str]:
     return names
 
 
-def _runs(ids: np.ndarray):
-    """(start, stop) index ranges of consecutive ids in a sorted id array."""
-    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+def _stretches(ids: np.ndarray, gap: int = 256):
+    """(start, stop) index ranges of a sorted id array whose neighbours are < ``gap`` apart."""
+    breaks = np.flatnonzero(np.diff(ids) >= gap) + 1
     edges = np.concatenate([[0], breaks, [len(ids)]])
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
-
-
-def encode_trace(values: np.ndarray) -> str:
-    import base64
-    import zlib
-
-    return base64.b64encode(zlib.compress(np.asarray(values, dtype="<f4").tobytes())).decode()
-
-
-def decode_trace(text: str, samples: int) -> np.ndarray:
-    import base64
-    import zlib
-
-    out = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype="<f4")
-    return out[:samples] if out.size >= samples else np.pad(out, (0, samples - out.size),
-                                                             constant_values=np.nan)

@@ -57,12 +57,10 @@ class PointEvaluator:
                  self.trace_dt_ms) for p in self.model.protocols for r in p.recordings]
 
     def _resampled(self, traces: dict) -> dict:
-        from sweep.store import encode_trace
-
         out = {}
         for protocol, recording, samples, dt in self.trace_layout():
             t, v = traces[protocol][recording]
             grid = np.arange(samples) * dt
-            out[f"{protocol}.{recording}"] = encode_trace(np.interp(grid, t, v))
+            out[f"{protocol}.{recording}"] = np.interp(grid, t, v).astype("<f4")
         return out
 

@@ -26,7 +26,7 @@ if comm.Get_rank() != 0:
 else:
     executor = mpi.MPIExecutor(comm, SleepEvaluator(), Limits(), StopFlag())
     tasks = [{"id": i, "params": {"x": x}} for i, x in enumerate(durations)]
-    records = list(executor.imap_unordered(tasks))
+    records = [r for b in executor.imap_unordered(tasks) for r in b.records()]
     executor.close()
     print(json.dumps([{k: r[k] for k in ("id", "worker", "t_start", "t_end")} for r in records]))
 """

@@ -51,7 +51,8 @@ def kill(proc: subprocess.Popen) -> None:
 
 def journal_records(output) -> int:
     """Finished evaluations committed to the output's journal so far."""
-    return sum(1 for r in journal.read(paths(output)[0])[0] if r.get("k") == "r")
+    return sum(len(item) for item in journal.read(paths(output)[0])[0]
+               if not isinstance(item, dict))
 
 
 def wait_for_results(output, proc, minimum=1, timeout=60):
