@@ -6,6 +6,7 @@ the writer's rows per second. Prints one JSON object per measurement.
   python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
   mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
   mpiexec -n 3 python bench/engine_bench.py trivial-mpi --coordinator-only --write --features 20
+  mpiexec -n 3 python bench/engine_bench.py flood --batch 50    # rank 0 saturated
   python bench/engine_bench.py writer --rows 100000 --batch 25   # journal + HDF5 rows per second
   python bench/engine_bench.py model --fit B1.jsonl B25.jsonl      # the scaling model
 """
@@ -152,9 +153,9 @@ def _loop(args):
 
 def run_model(args):
     """BENCHMARKS.md's scaling model from measured costs of rank 0 (microseconds): per message
-    (``--message-us``) and per result (``--row-us``), coordination and writing included. Ranks
-    ask for about 0.5 s of work per message (``launch.mpi._want``: b = 1..128 results), so a
-    result costs c = message/b + row. One coordinator handles at most 1/c results per second;
+    (``--message-us``) and per result (``--row-us``), coordination and writing included (fitted
+    from two ``flood`` runs with ``--fit``). Ranks ask for about 0.5 s of work per message
+    (``launch.mpi._want``: b = 1..128 results), so a result costs c = message/b + row. One coordinator handles at most 1/c results per second;
     below that, its load N*c/t only slows the evaluation rank 0 runs itself."""
     from launch.mpi import _MeanTime, _want
 
@@ -175,15 +176,15 @@ def run_model(args):
 
 
 def _fit_costs(files) -> tuple[float, float]:
-    """Rank 0's CPU per message and per result from two trivial-mpi summaries (JSON lines files
-    of runs with different results per message): cpu = message / k + row."""
+    """Rank 0's time per message and per result from two ``flood`` summaries (JSON lines files
+    of runs with different results per message k): time per result = message / k + row."""
     points = []
     for name in files:
         with open(name) as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
-        summary = next(r for r in rows if r.get("bench") == "trivial-summary")
+        summary = next(r for r in rows if r.get("bench") == "flood-summary")
         points.append((summary["results_per_message"]["median"],
-                       summary["rank0_busy_cpu_us_per_task"]["median"]))
+                       summary["us_per_result_median"]))
     (k1, c1), (k2, c2) = points
     message = (c1 - c2) / (1 / k1 - 1 / k2)
     row = c1 - message / k1
@@ -371,7 +372,7 @@ def run_flood(args):
                 self.empty_s += time.perf_counter() - before
             return found
 
-    rates, cpus, busy = [], [], []
+    rates, cpus, busy, per_message = [], [], [], []
     for repeat in range(args.repeats):
         polls = Polls()
         executor = mpi.MPIExecutor(polls, None, Limits(), StopFlag(), evaluate_here=False)
@@ -390,6 +391,7 @@ def run_flood(args):
         cpus.append(1e6 * cpu / n)
         # waiting time: the polls that found nothing, the last one of each round excepted
         busy.append(1e6 * (elapsed - polls.empty_s) / n)
+        per_message.append(n / messages)
         emit(bench="flood", ranks=comm.Get_size(), batch=args.batch, features=args.features,
              repeat=repeat, results=n, results_per_message=n / messages, results_per_s=n / elapsed,
              us_per_result=1e6 * elapsed / n, rank0_cpu_us_per_result=cpus[-1],
@@ -401,6 +403,7 @@ def run_flood(args):
     for rank in range(1, comm.Get_size()):
         comm.send(mpi.STOP, dest=rank, tag=mpi.TASKS)
     emit(bench="flood-summary", ranks=comm.Get_size(), batch=args.batch, features=args.features,
+         results_per_message=stats(per_message),
          results_per_s=stats(rates), us_per_result_median=1e6 / statistics.median(rates),
          rank0_cpu_us_per_result=stats(cpus), rank0_busy_us_per_result=stats(busy))
 
@@ -457,8 +460,7 @@ def main():
     p.add_argument("--message-us", type=float, help="rank 0 CPU per message")
     p.add_argument("--row-us", type=float, help="rank 0 CPU per result")
     p.add_argument("--fit", nargs=2, metavar="JSONL",
-                   help="fit both from two trivial-mpi --coordinator-only --write runs with "
-                        "different --batch")
+                   help="fit both from two flood runs with different --batch")
     p.add_argument("--eval-s", type=float, nargs="+", default=[0.01, 0.1, 1.0, 10.0])
     p.add_argument("--ranks", type=int, nargs="+", default=[64, 256, 1024])
     p = sub.add_parser("trivial")

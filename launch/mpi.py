@@ -135,6 +135,25 @@ def _pack(records: list) -> bytes:
     return RecordBatch.from_records(records).encode() if records else b""
 
 
+class _Queue:
+    """Tasks not handed out yet, drawn lazily from the caller's iterable: a million-point sweep
+    must not become a million task dicts at rank 0. The hand-out needs the number left, so an
+    iterable without a length is listed first."""
+
+    def __init__(self, tasks):
+        if not hasattr(tasks, "__len__"):
+            tasks = list(tasks)
+        self.left = len(tasks)
+        self.iterator = iter(tasks)
+
+    def __len__(self) -> int:
+        return self.left
+
+    def popleft(self) -> dict:
+        self.left -= 1
+        return next(self.iterator)
+
+
 class MPIExecutor:
     """Rank 0's side: its own supervised child plus every other rank's."""
 
@@ -157,7 +176,7 @@ class MPIExecutor:
         from mpi4py import MPI
 
         comm, status = self.comm, MPI.Status()
-        queue = deque(tasks)
+        queue = _Queue(tasks)
         mean = _MeanTime()
         backoff = _Backoff(mean)
         while not self.stop:
@@ -194,7 +213,7 @@ class MPIExecutor:
             else:
                 backoff.idle([self.local] if self.local is not None else [])
 
-    def _serve(self, queue: deque) -> bool:
+    def _serve(self, queue) -> bool:
         """Send tasks to ranks that asked. A rank still busy asks ahead (so that its next task
         is there when its child finishes); the campaign's last tasks go to idle ranks only."""
         sent = False

@@ -293,23 +293,36 @@ def _stored_signature(output: Path) -> str | None:
         return None
 
 
+class _Tasks:
+    """The pending points as task dicts, made one at a time as the executor takes them (a
+    million-point sweep would otherwise be a million dicts at once); sized, so that an
+    executor can share out what is left."""
+
+    def __init__(self, ids: np.ndarray, names, points: np.ndarray):
+        self.ids, self.names, self.points = ids, names, points
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __iter__(self):
+        names, points = self.names, self.points
+        for i in self.ids.tolist():
+            yield {"id": i, "params": {n: float(v) for n, v in zip(names, points[i])}}
+
+
 def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -> Summary:
     """Evaluate every point not yet in the store; returns when done or when ``stop`` is set."""
     start = time.monotonic()
     names = plan.sweep.names
-    pending = np.flatnonzero(~store.done_mask(plan.n_points)).tolist()
+    pending = np.flatnonzero(~store.done_mask(plan.n_points))
     if progress is not None:
         counts = store.status_counts()
         progress.start(total=plan.n_points, done=store.n_done,
                        failed=store.n_done - counts.get("ok", 0))
 
-    def tasks():
-        for i in pending:
-            yield {"id": i, "params": {n: float(v) for n, v in zip(names, plan.points[i])}}
-
     ran = 0
     try:
-        for batch in executor.imap_unordered(tasks()):
+        for batch in executor.imap_unordered(_Tasks(pending, names, plan.points)):
             store.record(batch)
             ran += len(batch)
             if progress is not None:
