@@ -17,6 +17,7 @@ the zlib-compressed traces. It carries its own dtype, so it reads back the same 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import zlib
@@ -62,19 +63,16 @@ class RecordBatch:
         extras = sorted({k for r in records for k, v in r.items()
                          if k not in _KNOWN and isinstance(v, (int, np.integer))
                          and not isinstance(v, bool)})
-        rows = np.zeros(n, dtype=_dtype(widths, extras))
-        for name, (_, fill) in SCALARS.items():
-            if name == "status":
-                rows[name] = [STATUS_CODES[r["status"]] for r in records]
-            else:
-                rows[name] = [r.get(name, fill) for r in records]
-        for name, width in widths.items():
-            if width:
-                rows[name] = [_fit(r.get(name, ()), width) for r in records]
-        rows["timings"] = [[r.get("timings", {}).get(k, math.nan) for k in TIMINGS]
-                           for r in records] if n else rows["timings"]
-        for name in extras:
-            rows[name] = [r.get(name, EXTRA_FILL) for r in records]
+        dtype = _dtype(widths, extras)
+        names = list(SCALARS)
+        # one tuple per row, converted by numpy in one call (field by field costs ~25 us a batch)
+        rows = np.array([
+            tuple(STATUS_CODES[r["status"]] if k == "status" else r.get(k, SCALARS[k][1])
+                  for k in names)
+            + tuple(_fit(r.get(k, ()), w) for k, w in widths.items())
+            + ([r.get("timings", {}).get(k, math.nan) for k in TIMINGS],)
+            + tuple(r.get(k, EXTRA_FILL) for k in extras)
+            for r in records], dtype=dtype) if n else np.zeros(0, dtype=dtype)
         traces = {}
         keys = sorted({k for r in records for k in (r.get("traces") or {})})
         for key in keys:
@@ -232,6 +230,14 @@ class RecordBatch:
 
 
 def _dtype(widths: dict, extras) -> np.dtype:
+    return _dtype_cached(tuple(widths.get(k, 0) for k in ("params", "features", "scores")),
+                         tuple(extras))
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_cached(width_values: tuple, extras: tuple) -> np.dtype:
+    """Built once per shape: making a structured dtype costs ~10 us."""
+    widths = dict(zip(("params", "features", "scores"), width_values))
     fields = [(name, dtype) for name, (dtype, _) in SCALARS.items()]
     fields += [(name, "<f8", (widths.get(name, 0),)) for name in ("params", "features", "scores")]
     fields.append(("timings", "<f8", (len(TIMINGS),)))
