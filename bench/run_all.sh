@@ -36,9 +36,7 @@ run trivial-mpi       $MPIEXEC -n 2 $PY bench/engine_bench.py trivial-mpi --task
 run trivial-mpi3      $MPIEXEC -n 3 $PY bench/engine_bench.py trivial-mpi --tasks 20000 --repeats 5
 run flood-b1          $MPIEXEC -n 3 $PY bench/engine_bench.py flood --tasks 20000 --repeats 5 --batch 1
 run flood-b50         $MPIEXEC -n 3 $PY bench/engine_bench.py flood --tasks 100000 --repeats 5 --batch 50
-run coordinator       $MPIEXEC -n 3 $PY bench/engine_bench.py trivial-mpi --tasks 50000 --repeats 5 --coordinator-only --write --features 20
-run writer-b1         $PY bench/engine_bench.py writer --rows 100000 --repeats 5 --batch 1
-run writer            $PY bench/engine_bench.py writer --rows 100000 --repeats 5 --batch 50
+run writer            bash bench/writer_before_after.sh 5
 run model             $PY bench/engine_bench.py model --fit "$OUT/flood-b1.jsonl" "$OUT/flood-b50.jsonl"
 run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
 run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5
