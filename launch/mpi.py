@@ -8,10 +8,10 @@ stays out of MPI
 (``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
 
 Protocol: a worker rank sends ``(results, want, starving)`` to rank 0 (tag RESULTS) whenever it
-has results or its local queue is empty (``results``: its finished records as the bytes of one
-``RecordBatch``, encoded by the worker, so rank 0 only decodes them with ``numpy.frombuffer`` and
-appends the same bytes to the journal: its cost is per message, not per result); rank 0 answers with a list of up to ``want`` tasks (tag
-TASKS). ``want`` is sized so that one message carries about half a second of work: trivial
+has results or its local queue is empty. ``results`` are its finished records as the bytes of
+one ``RecordBatch``, encoded by the worker: rank 0 decodes them with ``numpy.frombuffer`` and
+appends the same bytes to the journal, so its cost is per message more than per result. Rank 0
+answers with a list of up to ``want`` tasks (tag TASKS). ``want`` is sized so that one message carries about half a second of work: trivial
 evaluations travel in batches, slow ones one at a time. A rank asks while its child is still busy,
 so its next task is already there when the child finishes (no round trip between evaluations);
 ``starving`` says its child is idle with nothing queued, and only starving ranks get the
@@ -87,7 +87,7 @@ MAX_BATCH = 128
 def _want(mean: _MeanTime, target_s: float = 0.5) -> int:
     """How many tasks to ask for at once: about ``target_s`` of work, 1..``MAX_BATCH``.
 
-    Rank 0 pays ~0.1 ms per message and a few µs per result (BENCHMARKS.md §6), so results of
+    Rank 0 pays ~0.15 ms per message and ~8 µs per result (BENCHMARKS.md §6), so results of
     short evaluations must travel many to a message; half a second of work per message keeps
     the campaign's tail short (the last tasks go only to idle ranks) and bounds what a kill
     loses (results are sent at least every half second)."""

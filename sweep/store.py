@@ -145,11 +145,14 @@ class ResultStore:
         self.commit_interval_s = commit_interval_s
         self.commit_rows = commit_rows
         self._known = np.zeros(max(layout.n_rows, 1024), dtype=bool)   # by id: has a result
-        self._chunks: list[RecordBatch] = []     # every terminal result, in arrival order
-        self._row_of: np.ndarray | None = None   # id -> row of table(), built on demand
-        self.n_done = 0
+        # every terminal result, in arrival order: the committed ones as one batch per commit (a
+        # decoded message keeps its whole message alive), then the batches not yet in HDF5
+        self._committed: list[RecordBatch] = []
         self._buffer: list[RecordBatch] = []
         self._buffered = 0
+        self._table: RecordBatch | None = None   # all of them joined, until the next change
+        self._row_of: np.ndarray | None = None   # id -> row of table(), built on demand
+        self.n_done = 0
         self._last_commit = time.monotonic()
         self.journal: J.Journal | None = None
         self.lock = lock
@@ -160,7 +163,9 @@ class ResultStore:
         ``valid_end``): rebuild the file, open the journal."""
         fresh = not self.journal_path.exists()
         if results is not None and len(results):
-            self._add(self._fresh(results))
+            results = self._fresh(results)
+            self._mark(results)
+            self._committed.append(results)
         self.rebuild(complete=False)
         self.journal = J.Journal(self.journal_path, valid_end=None if fresh else valid_end)
         if fresh:
@@ -182,9 +187,11 @@ class ResultStore:
 
     def table(self) -> RecordBatch:
         """All results as one batch (arrival order)."""
-        if len(self._chunks) > 1:
-            self._chunks = [RecordBatch.concat(self._chunks)]
-        return self._chunks[0] if self._chunks else RecordBatch.from_records([])
+        if self._table is None:
+            if len(self._committed) > 1:
+                self._committed = [RecordBatch.concat(self._committed)]
+            self._table = RecordBatch.concat(self._committed + self._buffer)
+        return self._table
 
     def get(self, i: int) -> dict | None:
         """The record of result ``i`` as a dict, or None."""
@@ -220,10 +227,9 @@ class ResultStore:
             new &= once
         return batch if new.all() else batch.take(new)
 
-    def _add(self, batch: RecordBatch) -> None:
+    def _mark(self, batch: RecordBatch) -> None:
         self._known[batch.ids] = True
-        self._chunks.append(batch)
-        self._row_of = None
+        self._table = self._row_of = None
         self.n_done += len(batch)
 
     # -- recording -------------------------------------------------------------------------------
@@ -233,7 +239,7 @@ class ResultStore:
         if not len(batch):
             return
         self.journal.append_batch(batch)
-        self._add(batch)
+        self._mark(batch)
         self._buffer.append(batch)
         self._buffered += len(batch)
         if self._buffered >= self.commit_rows or \
@@ -250,12 +256,14 @@ class ResultStore:
         self.journal.sync()
         import h5py
 
+        merged = RecordBatch.concat(self._buffer)
         with h5py.File(self.output, "a", locking=False) as f:
-            self._write_rows(f, RecordBatch.concat(self._buffer))
+            self._write_rows(f, merged)
             f.attrs["n_committed"] = self.n_done
             f.attrs["complete"] = bool(complete)
             f.flush()
             os.fsync(f.id.get_vfd_handle())
+        self._committed.append(merged)          # same order: table() and _row_of stay valid
         self._buffer.clear()
         self._buffered = 0
         self._last_commit = time.monotonic()
@@ -298,8 +306,7 @@ class ResultStore:
             f.flush()
             os.fsync(f.id.get_vfd_handle())
         os.replace(tmp, self.output)
-        self._buffer.clear()
-        self._buffered = 0
+        self._committed, self._buffer, self._buffered = [self.table()], [], 0
 
     def _create(self, f) -> None:
         lay, camp = self.layout, self.campaign
