@@ -5,10 +5,9 @@ the writer's rows per second. Prints one JSON object per measurement.
   python bench/engine_bench.py machine --repeats 5          # the host's own 2-process ceiling
   python bench/engine_bench.py trivial --tasks 20000        # coordinator rate, local processes
   mpiexec -n 2 python bench/engine_bench.py trivial-mpi --tasks 20000
-  mpiexec -n 3 python bench/engine_bench.py trivial-mpi --coordinator-only --write --features 20
   mpiexec -n 3 python bench/engine_bench.py flood --batch 50    # rank 0 saturated
-  python bench/engine_bench.py writer --rows 100000 --batch 25   # journal + HDF5 rows per second
-  python bench/engine_bench.py model --fit B1.jsonl B25.jsonl      # the scaling model
+  python bench/engine_bench.py writer --rows 100000 --batch 50   # journal + HDF5 rows per second
+  python bench/engine_bench.py model --fit FLOOD1.jsonl FLOOD50.jsonl   # the scaling model
 """
 
 from __future__ import annotations
@@ -155,8 +154,9 @@ def run_model(args):
     """BENCHMARKS.md's scaling model from measured costs of rank 0 (microseconds): per message
     (``--message-us``) and per result (``--row-us``), coordination and writing included (fitted
     from two ``flood`` runs with ``--fit``). Ranks ask for about 0.5 s of work per message
-    (``launch.mpi._want``: b = 1..128 results), so a result costs c = message/b + row. One coordinator handles at most 1/c results per second;
-    below that, its load N*c/t only slows the evaluation rank 0 runs itself."""
+    (``launch.mpi._want``: b = 1..128 results), so a result costs c = message/b + row. One
+    coordinator handles at most 1/c results per second; below that, its load N*c/t only slows
+    the evaluation rank 0 runs itself."""
     from launch.mpi import _MeanTime, _want
 
     if args.fit:
@@ -232,10 +232,9 @@ def _trivial_store(folder: Path, n: int, features: int):
 
 
 def run_trivial_mpi(args):
-    """Rank 0's CPU per result while trivial tasks stream in. ``--coordinator-only``: rank 0 does
-    not evaluate (its own child's pipe round trips would dominate, but on 1000 ranks it runs one
-    task in a thousand); ``--write``: every batch also goes through a real results store
-    (journal + HDF5 commits), so the CPU per result is the coordinator's and the writer's."""
+    """Trivial tasks through the real MPI executor: tasks/s, and rank 0's CPU per result (its
+    evaluation child excluded). With 2-3 ranks rank 0 is mostly idle and also evaluates, so this
+    is not what a big job costs it; ``flood`` measures that."""
     from bench.trivial import TrivialEvaluator
     from launch import mpi
     from launch.backends import StopFlag
@@ -243,63 +242,34 @@ def run_trivial_mpi(args):
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
-    if args.batch:                  # tasks per request as for evaluations of 0.5 s / batch
-        mpi._want = lambda mean, target_s=0.5: args.batch
-    # rank 0's CPU while it sleeps between polls (waking up costs ~0.1 ms): with 2-3 ranks it
-    # is mostly idle, with 1000 it would never sleep, so the busy CPU is what scales
-    idle_cpu = [0.0]
-    sleep = mpi._Backoff.idle
-
-    def timed_idle(self, supervisors):
-        before = time.process_time()
-        sleep(self, supervisors)
-        idle_cpu[0] += time.process_time() - before
-
-    mpi._Backoff.idle = timed_idle
-    evaluator = TrivialEvaluator(args.features)
     if comm.Get_rank() != 0:
-        mpi.serve_worker(comm, evaluator, Limits(recycle_after=10**9))
+        mpi.serve_worker(comm, TrivialEvaluator(), Limits(recycle_after=10**9))
         return
-    executor = mpi.MPIExecutor(comm, evaluator, Limits(recycle_after=10**9), StopFlag(),
-                               evaluate_here=not args.coordinator_only)
+    executor = mpi.MPIExecutor(comm, TrivialEvaluator(), Limits(recycle_after=10**9), StopFlag())
     list(executor.imap_unordered({"id": i, "params": {"x": i}} for i in range(200)))
-    rates, cpus, busy, per_message = [], [], [], []
+    rates, cpus, per_message = [], [], []
     for repeat in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = _trivial_store(Path(tmp), args.tasks, args.features) if args.write else None
-            idle_cpu[0] = 0.0
-            start, cpu0 = time.perf_counter(), time.process_time()
-            by_rank: dict = {}
-            batches = 0
-            for batch in executor.imap_unordered({"id": i, "params": {"x": i}}
-                                                 for i in range(args.tasks)):
-                batches += 1
-                if store is not None:
-                    store.record(batch)
-                for worker in batch.arrays["worker"].tolist():
-                    by_rank[worker] = by_rank.get(worker, 0) + 1
-            if store is not None:
-                store.finish(complete=True)
-            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        start, cpu0 = time.perf_counter(), time.process_time()
+        by_rank: dict = {}
+        batches = 0
+        for batch in executor.imap_unordered({"id": i, "params": {"x": i}}
+                                             for i in range(args.tasks)):
+            batches += 1
+            for worker in batch.arrays["worker"].tolist():
+                by_rank[worker] = by_rank.get(worker, 0) + 1
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
         n = sum(by_rank.values())
         rates.append(n / elapsed)
         cpus.append(1e6 * cpu / n)
-        busy.append(1e6 * (cpu - idle_cpu[0]) / n)
-        per_message.append(n / max(batches, 1))
-        # rank 0's own CPU (its evaluation child excluded) per result: the coordinator's cost
+        per_message.append(n / batches)
         emit(bench="trivial", backend="mpi", ranks=comm.Get_size(), repeat=repeat, tasks=n,
-             batch=args.batch,
-             coordinator_only=args.coordinator_only, write=args.write, features=args.features,
              tasks_per_s=n / elapsed, us_per_task=1e6 * elapsed / n,
-             results_per_message=n / max(batches, 1),
-             rank0_cpu_us_per_task=cpus[-1], rank0_busy_cpu_us_per_task=busy[-1],
+             results_per_message=per_message[-1], rank0_cpu_us_per_task=cpus[-1],
              tasks_by_rank=by_rank)
     executor.close()
-    emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(), batch=args.batch,
-         coordinator_only=args.coordinator_only, write=args.write, features=args.features,
-         results_per_message=stats(per_message),
-         tasks_per_s=stats(rates), us_per_task_median=1e6 / statistics.median(rates),
-         rank0_cpu_us_per_task=stats(cpus), rank0_busy_cpu_us_per_task=stats(busy))
+    emit(bench="trivial-summary", backend="mpi", ranks=comm.Get_size(),
+         results_per_message=stats(per_message), tasks_per_s=stats(rates),
+         us_per_task_median=1e6 / statistics.median(rates), rank0_cpu_us_per_task=stats(cpus))
 
 
 def _flood_worker(comm, batch: int, features: int) -> None:
@@ -470,11 +440,6 @@ def main():
     p = sub.add_parser("trivial-mpi")
     p.add_argument("--tasks", type=int, default=20000)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--features", type=int, default=3)
-    p.add_argument("--coordinator-only", action="store_true", help="rank 0 does not evaluate")
-    p.add_argument("--write", action="store_true", help="results go through a results store")
-    p.add_argument("--batch", type=int, default=0,
-                   help="tasks per request (default: the engine's own choice, up to 64)")
     p = sub.add_parser("flood")
     p.add_argument("--tasks", type=int, default=50000)
     p.add_argument("--repeats", type=int, default=5)

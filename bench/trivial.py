@@ -11,7 +11,8 @@ class TrivialEvaluator:
         n = len(self.feature_names)
         return {"id": task["id"], "attempt": task.get("attempt", 1), "status": "ok",
                 "message": "", "params": [task["params"]["x"]],
-                "features": [1.0 + i for i in range(n)], "scores": [0.1 * (i + 1) for i in range(n)],
+                "features": [1.0 + i for i in range(n)],
+                "scores": [0.1 * (i + 1) for i in range(n)],
                 "timings": {"total": 0.0}, "nseg": 1}
 
     def failure_record(self, task, status, message):

@@ -11,8 +11,9 @@ Protocol: a worker rank sends ``(results, want, starving)`` to rank 0 (tag RESUL
 has results or its local queue is empty. ``results`` are its finished records as the bytes of
 one ``RecordBatch``, encoded by the worker: rank 0 decodes them with ``numpy.frombuffer`` and
 appends the same bytes to the journal, so its cost is per message more than per result. Rank 0
-answers with a list of up to ``want`` tasks (tag TASKS). ``want`` is sized so that one message carries about half a second of work: trivial
-evaluations travel in batches, slow ones one at a time. A rank asks while its child is still busy,
+answers with a list of up to ``want`` tasks (tag TASKS). ``want`` is sized so that one message
+carries about half a second of work: trivial evaluations travel in batches, slow ones one at a
+time. A rank asks while its child is still busy,
 so its next task is already there when the child finishes (no round trip between evaluations);
 ``starving`` says its child is idle with nothing queued, and only starving ranks get the
 campaign's last tasks, so the tail stays balanced.

@@ -157,9 +157,6 @@ class RecordBatch:
     def status_names(self) -> list:
         return [STATUS_NAMES[int(c)] for c in self.rows["status"]]
 
-    def durations(self) -> np.ndarray:
-        return np.maximum(0.0, self.rows["t_end"] - self.rows["t_start"])
-
     def records(self) -> list:
         """Record dicts again (for code that looks at a few results, e.g. an optimiser)."""
         lists = {k: v.tolist() for k, v in self.arrays.items()}

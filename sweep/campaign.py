@@ -332,6 +332,7 @@ def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -
         store.finish(complete=complete)
         if progress is not None:
             progress.close()
-    return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(), complete=complete,
+    return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(),
+                   complete=complete,
                    stopped=getattr(stop, "reason", ""), elapsed_s=time.monotonic() - start,
                    ran=ran)

@@ -104,7 +104,7 @@ def release_lock(fh, output: Path, remove: bool) -> None:
 
 def read_journal(output: Path) -> tuple[dict | None, RecordBatch, int, int]:
     """(campaign meta record, every result in the journal as one batch, torn or corrupt
-    stretches, where the intact frames end). A result journaled twice keeps its first record."""
+    stretches, where the intact frames end). Duplicates are left in: the store keeps the first."""
     journal_path, _ = paths(output)
     items, dropped, valid_end = J.read(journal_path)
     meta = next((r for r in items if isinstance(r, dict) and r.get("k") == "meta"), None)
@@ -120,12 +120,7 @@ def read_journal(output: Path) -> tuple[dict | None, RecordBatch, int, int]:
         batches.append(item)
     if pending:
         batches.append(RecordBatch.from_records(pending))
-    results = RecordBatch.concat(batches)
-    if len(results):
-        _, first = np.unique(results.ids, return_index=True)
-        if len(first) < len(results):
-            results = results.take(np.sort(first))
-    return meta, results, dropped, valid_end
+    return meta, RecordBatch.concat(batches), dropped, valid_end
 
 
 class ResultStore:
@@ -217,14 +212,13 @@ class ResultStore:
             grown = np.zeros(max(top + 1, 2 * self._known.size), dtype=bool)
             grown[:self._known.size] = self._known
             self._known = grown
-        if ids.size == 1:
+        if ids.size == 1:                 # the common message of slow evaluations: no numpy
             return batch if not self._known[top] else batch.take(np.zeros(0, dtype=np.int64))
         new = ~self._known[ids]
-        if ids.size > 1:
-            _, first = np.unique(ids, return_index=True)
-            once = np.zeros(ids.size, dtype=bool)
-            once[first] = True
-            new &= once
+        _, first = np.unique(ids, return_index=True)
+        once = np.zeros(ids.size, dtype=bool)
+        once[first] = True
+        new &= once
         return batch if new.all() else batch.take(new)
 
     def _mark(self, batch: RecordBatch) -> None:

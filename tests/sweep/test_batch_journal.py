@@ -47,7 +47,8 @@ def same(a, b):
 
 
 def test_batch_round_trip_through_bytes():
-    records = [record(0), record(1, "error", "ValueError: ∞ went wrong\nsecond line", trace=False),
+    records = [record(0),
+               record(1, "error", "ValueError: ∞ went wrong\nsecond line", trace=False),
                record(2, "timeout", "killed", trace=False), record(3)]
     for r in records:
         r["generation"] = 4
