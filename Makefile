@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[mpi,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,8 +22,14 @@ demo: $(STAMP)
 	$(BIN)/cellsweep evaluate configs/example/example.yaml --plot results/example_traces.png
 	$(BIN)/cellsweep run configs/example/example.yaml
 
-test: $(STAMP)
-	$(BIN)/lint-imports
+# import-linter reads packages from one folder tree: check a copy laid out as installed
+lint: $(STAMP)
+	rm -rf build/lint && mkdir -p build/lint/cellsweep
+	cp cellsweep/*.py build/lint/cellsweep/
+	for d in cells sweep optimise launch; do cp -r $$d build/lint/cellsweep/$$d; done
+	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../setup.cfg
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

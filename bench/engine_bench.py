@@ -53,7 +53,7 @@ def campaign_rate(output: Path) -> tuple[float, float, dict]:
     seconds, where the workers' time went): of workers x span, the fraction spent evaluating,
     idle between two evaluations (scheduling), before a worker's first evaluation (start-up) and
     after its last one while others still ran (the campaign's tail)."""
-    from sweep.results import load
+    from cellsweep.sweep.results import load
 
     frame = load(output)
     t0, t1 = frame["t_start"].min(), frame["t_end"].max()
@@ -74,13 +74,13 @@ def run_example(args):
     venv_bin = Path(sys.executable).parent
     env = {**os.environ, "NEURON_INIT_MPI": "0", "CELLSWEEP_NO_PLOTS": "1"}
     variants = {
-        "processes-1": [sys.executable, "-m", "launch", "run", "--workers", "1"],
-        "processes-2": [sys.executable, "-m", "launch", "run", "--workers", "2"],
-        "mpiexec-2": [str(venv_bin / "mpiexec"), "-n", "2", sys.executable, "-m", "launch", "run"],
+        "processes-1": [sys.executable, "-m", "cellsweep", "run", "--workers", "1"],
+        "processes-2": [sys.executable, "-m", "cellsweep", "run", "--workers", "2"],
+        "mpiexec-2": [str(venv_bin / "mpiexec"), "-n", "2", sys.executable, "-m", "cellsweep", "run"],
     }
     if args.mpi1:
         variants["mpiexec-1"] = [str(venv_bin / "mpiexec"), "-n", "1", sys.executable, "-m",
-                                 "launch", "run"]
+                                 "cellsweep", "run"]
     rates = {k: [] for k in variants}
     splits: dict = {k: [] for k in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,8 +138,8 @@ def run_machine(args):
 
 def _loop(args):
     """Evaluate every design point of CONFIG in this process (cell built first, untimed)."""
-    from cells.evaluate import evaluate
-    from sweep.campaign import prepare
+    from cellsweep.cells.evaluate import evaluate
+    from cellsweep.sweep.campaign import prepare
 
     plan = prepare(Path(args.config))
     points = [dict(zip(plan.sweep.names, row)) for row in plan.points.tolist()]
@@ -157,7 +157,7 @@ def run_model(args):
     (``launch.mpi._want``: b = 1..128 results), so a result costs c = message/b + row. One
     coordinator handles at most 1/c results per second; below that, its load N*c/t only slows
     the evaluation rank 0 runs itself."""
-    from launch.mpi import _MeanTime, _want
+    from cellsweep.launch.mpi import _MeanTime, _want
 
     if args.fit:
         args.message_us, args.row_us = _fit_costs(args.fit)
@@ -194,8 +194,8 @@ def _fit_costs(files) -> tuple[float, float]:
 
 def run_trivial(args):
     from bench.trivial import TrivialEvaluator
-    from launch.backends import ProcessExecutor, StopFlag
-    from launch.supervisor import Limits
+    from cellsweep.launch.backends import ProcessExecutor, StopFlag
+    from cellsweep.launch.supervisor import Limits
 
     for workers in args.workers:
         # no recycling: this measures the coordinator, not process start-up
@@ -220,7 +220,7 @@ def _trivial_store(folder: Path, n: int, features: int):
     """A real results store for ``n`` trivial tasks (what a campaign's rank 0 writes to)."""
     import numpy as np
 
-    from sweep import store as St
+    from cellsweep.sweep import store as St
 
     layout = St.Layout(kind="sweep", param_names=("x",), param_units=("",),
                        feature_names=tuple(f"f{i}" for i in range(features)),
@@ -236,9 +236,9 @@ def run_trivial_mpi(args):
     evaluation child excluded). With 2-3 ranks rank 0 is mostly idle and also evaluates, so this
     is not what a big job costs it; ``flood`` measures that."""
     from bench.trivial import TrivialEvaluator
-    from launch import mpi
-    from launch.backends import StopFlag
-    from launch.supervisor import Limits
+    from cellsweep.launch import mpi
+    from cellsweep.launch.backends import StopFlag
+    from cellsweep.launch.supervisor import Limits
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
@@ -278,8 +278,8 @@ def _flood_worker(comm, batch: int, features: int) -> None:
     import numpy as np
 
     from bench.trivial import TrivialEvaluator
-    from launch import mpi
-    from sweep.batch import RecordBatch
+    from cellsweep.launch import mpi
+    from cellsweep.sweep.batch import RecordBatch
 
     template = RecordBatch.from_records(
         [dict(TrivialEvaluator(features)({"id": 0, "params": {"x": 0.0}}), worker=comm.Get_rank(),
@@ -316,9 +316,9 @@ def run_flood(args):
     no child process) and rank 0 never sleeps between polls, as with 1000 ranks asking at once.
     Its wall time per result is then its full cost per message and result (1 / its capacity);
     if the worker ranks could not keep up, this overstates that cost, never understates it."""
-    from launch import mpi
-    from launch.backends import StopFlag
-    from launch.supervisor import Limits
+    from cellsweep.launch import mpi
+    from cellsweep.launch.backends import StopFlag
+    from cellsweep.launch.supervisor import Limits
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
@@ -383,7 +383,7 @@ def run_writer(args):
     of a batch of ``--batch`` rows (decoding is timed too)."""
     import numpy as np
 
-    from sweep.batch import RecordBatch
+    from cellsweep.sweep.batch import RecordBatch
 
     rates = []
     for repeat in range(args.repeats):

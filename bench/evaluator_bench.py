@@ -170,7 +170,7 @@ def compare_scores(ours: list[list[float]], theirs: list[list[float]]) -> dict:
 # -- cellsweep in this process -------------------------------------------------------------------
 def cellsweep_block(model, sets: list[dict], warmup: int, traces: bool = False) -> dict:
     """Evaluate ``sets`` with cells.evaluate.evaluate in this process (cell reused)."""
-    from cells.evaluate import evaluate
+    from cellsweep.cells.evaluate import evaluate
 
     build = 0.0
     for i in range(warmup):
@@ -198,7 +198,7 @@ def cellsweep_block(model, sets: list[dict], warmup: int, traces: bool = False) 
 def bare_block(model, sets: list[dict]) -> dict:
     """The same sets as plain NEURON on the cell cellsweep_block left in this process: only
     finitialize + psolve timed (see bare_run) -- the limit no evaluator can beat."""
-    from cells.evaluate import current_cell
+    from cellsweep.cells.evaluate import current_cell
 
     cell = current_cell()
     runs = [bare_run(cell, model, params) for params in sets]
@@ -206,7 +206,7 @@ def bare_block(model, sets: list[dict]) -> dict:
 
 
 def preload_neuron() -> None:
-    from cells.neuron_cell import neuron_h
+    from cellsweep.cells.neuron_cell import neuron_h
 
     neuron_h()
 
@@ -355,7 +355,7 @@ def bluepyopt_from_config(path: Path):
     recordings, eFEL features with threshold/interp_step/settings, CVode."""
     import bluepyopt.ephys as ephys
 
-    from cells import mechanisms
+    from cellsweep.cells import mechanisms
 
     data = yaml.safe_load(path.read_text())
     base = path.parent
@@ -504,7 +504,7 @@ def bluepyopt_distribution(dist: dict) -> str:
 
 # -- mode: simplecell ------------------------------------------------------------------------------
 def run_simplecell(args):
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     with tempfile.TemporaryDirectory(prefix="evaluator_bench.") as tmp:
         folder = Path(tmp)
@@ -630,11 +630,11 @@ def write_csv_design(config: Path, folder: Path, sets: list[dict]) -> Path:
 
 def cellsweep_run(config: Path, folder: Path, repeat: int, model) -> dict:
     """``cellsweep run CONFIG --workers 2``; rates from the results file and the command's time."""
-    from sweep.results import load
+    from cellsweep.sweep.results import load
 
     out = folder / f"run-{repeat}-{time.monotonic_ns()}.h5"
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "launch", "run", str(config), "-o", str(out),
+    proc = subprocess.run([sys.executable, "-m", "cellsweep", "run", str(config), "-o", str(out),
                            "--workers", "2"], env=child_env(), cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     whole = time.perf_counter() - start
@@ -659,8 +659,8 @@ def cellsweep_run(config: Path, folder: Path, repeat: int, model) -> dict:
 def run_breakdown(args):
     import numpy as np
 
-    from cells.evaluate import current_cell, drop_cells, evaluate
-    from cells.loader import load_model
+    from cellsweep.cells.evaluate import current_cell, drop_cells, evaluate
+    from cellsweep.cells.loader import load_model
 
     config = Path(args.config).resolve()
     model, _ = load_model(config)
@@ -731,8 +731,8 @@ def breakdown_figures(phases: list[dict], bare: list[dict]) -> dict:
 def bare_run(cell, model, params: dict) -> dict:
     """One set on ``cell`` with plain NEURON: only finitialize + psolve of each protocol is timed
     (stimuli and recordings are made before, copied out after, as cellsweep does them)."""
-    from cells.evaluate import full_values
-    from cells.protocols import parallel_context, prepare_run
+    from cellsweep.cells.evaluate import full_values
+    from cellsweep.cells.protocols import parallel_context, prepare_run
 
     h = cell.h
     pc = parallel_context(h)
@@ -758,7 +758,7 @@ def bare_run(cell, model, params: dict) -> dict:
 
 # -- mode: multicompartment ------------------------------------------------------------------------
 def run_multicompartment(args):
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     source = Path(args.config).resolve()
 
@@ -845,7 +845,7 @@ def diagnose(model, sets, job, folder: Path, index: int) -> dict:
     """Where the first differing set differs: per-segment parameter values, traces, features."""
     import numpy as np
 
-    from cells.evaluate import current_cell, evaluate
+    from cellsweep.cells.evaluate import current_cell, evaluate
 
     traces_path = folder / "bpo_traces.npz"
     result = run_bluepyopt({**job, "sets": sets, "isolate": False, "warmup": 0,
@@ -891,7 +891,7 @@ def diagnose(model, sets, job, folder: Path, index: int) -> dict:
 
 # -- mode: l5pc ------------------------------------------------------------------------------------
 def run_l5pc(args):
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     examples = os.environ.get("BPO_EXAMPLES")
     l5pc = Path(examples or "") / "l5pc"

@@ -93,8 +93,8 @@ class ParameterStream:
 
 # -- without recycling: a fresh process evaluating in a loop --------------------------------------
 def without_main(evaluations: int, sample_every: int, seed: int, out: str) -> None:
-    from cells.evaluate import evaluate
-    from cells.loader import load_model
+    from cellsweep.cells.evaluate import evaluate
+    from cellsweep.cells.loader import load_model
 
     model, _ = load_model(TINY)
     params = ParameterStream(model, seed)
@@ -129,9 +129,9 @@ def run_without(args, folder: Path) -> dict:
 
 # -- with recycling: one supervised evaluation process ------------------------------------------
 def run_with(args) -> dict:
-    from cells.loader import load_model
-    from launch.supervisor import Limits, Supervisor, wait_any
-    from sweep.tasks import PointEvaluator
+    from cellsweep.cells.loader import load_model
+    from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
+    from cellsweep.sweep.tasks import PointEvaluator
 
     model, _ = load_model(TINY)
     params = ParameterStream(model, args.seed)

@@ -58,7 +58,7 @@ def cellsweep_run(offspring, generations, seed, folder: Path):
     out = folder / f"opt-{time.monotonic_ns()}.h5"
     env = {**os.environ, "NEURON_INIT_MPI": "0", "CELLSWEEP_NO_PLOTS": "1"}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "launch", "run", str(config), "-o", str(out),
+    subprocess.run([sys.executable, "-m", "cellsweep", "run", str(config), "-o", str(out),
                     "--workers", "2"], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     whole = time.perf_counter() - start

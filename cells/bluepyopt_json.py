@@ -32,11 +32,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cells import spec as S
-from cells.config import display_path, model_from_dict
-from cells.errors import ConfigError, MechanismError
-from cells.mechanisms import read_mechanism_set
-from cells.schema import Problems, Section, check_number, did_you_mean, join_path, type_name
+from cellsweep.cells import spec as S
+from cellsweep.cells.config import display_path, model_from_dict
+from cellsweep.cells.errors import ConfigError, MechanismError
+from cellsweep.cells.mechanisms import read_mechanism_set
+from cellsweep.cells.schema import Problems, Section, check_number, did_you_mean, join_path, type_name
 
 FILES = ("parameters", "mechanisms", "protocols", "features")
 PASSED_THROUGH = ("sweep", "optimise", "run")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from cells import spec as S
-from cells.errors import MechanismError
-from cells.expressions import ExpressionError, compile_expression
-from cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
-from cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
+from cellsweep.cells import spec as S
+from cellsweep.cells.errors import MechanismError
+from cellsweep.cells.expressions import ExpressionError, compile_expression
+from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
+from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
                           did_you_mean)
-from cells.stimuli_config import read_protocols
+from cellsweep.cells.stimuli_config import read_protocols
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
 DISTRIBUTION_KEYS = {
@@ -84,7 +84,7 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
         elif not morphology.is_file():
             sec.error("morphology", f"file not found: {display_path(morphology)}")
         else:
-            from cells.morphology_check import check_morphology
+            from cellsweep.cells.morphology_check import check_morphology
 
             for issue in check_morphology(morphology):
                 if issue.severity == "error":

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cells import features as F
-from cells import spec as S
-from cells.neuron_cell import NeuronCell
-from cells.protocols import run_protocol
+from cellsweep.cells import features as F
+from cellsweep.cells import spec as S
+from cellsweep.cells.neuron_cell import NeuronCell
+from cellsweep.cells.protocols import run_protocol
 
 STATUSES = ("ok", "nan", "error")
 

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from cells import spec as S
+from cellsweep.cells import spec as S
 
 _DEFAULTS = None
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cells.config import display_path, model_from_dict
-from cells.schema import load_yaml
+from cellsweep.cells.config import display_path, model_from_dict
+from cellsweep.cells.schema import load_yaml
 
 
 def load_model(path, extra_parameters=()):
@@ -19,7 +19,7 @@ def load_model(path, extra_parameters=()):
     data = load_yaml(path)
     base_dir = path.parent
     if "bluepyopt" in data:
-        from cells.bluepyopt_json import convert
+        from cellsweep.cells.bluepyopt_json import convert
 
         data = convert(data, source=display_path(path), base_dir=base_dir)
     model = model_from_dict(data, source=display_path(path), base_dir=base_dir,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from cells.errors import MechanismError
+from cellsweep.cells.errors import MechanismError
 
 # NEURON's own mechanisms that configs commonly use, with their settable names (checked
 # against NEURON itself by tests/cells/test_mechanisms.py).
@@ -266,6 +266,7 @@ def load(directory: Path) -> str:
         raise MechanismError(f"{directory}: a different mechanism set is already loaded in this "
                              "process; NEURON cannot unload mechanisms (use one set per campaign)")
     build_dir = build(Path(directory))
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")   # no "no DISPLAY" banner
     from neuron import h
 
     lib = _library(build_dir)

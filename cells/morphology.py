@@ -13,8 +13,8 @@ import os
 import re
 from pathlib import Path
 
-from cells.errors import MorphologyError
-from cells.morphology_check import check_morphology, raise_for_errors
+from cellsweep.cells.errors import MorphologyError
+from cellsweep.cells.morphology_check import check_morphology, raise_for_errors
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cells.errors import MorphologyError
+from cellsweep.cells.errors import MorphologyError
 
 SUFFIXES = (".swc", ".asc")
 MAX_LINE_CHARS = 4096  # NEURON 9.0.2's SWC reader: 33,000 loads, 40,000 crashes; real files < 200

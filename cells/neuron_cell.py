@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from cells import mechanisms, morphology
-from cells import spec as S
-from cells.errors import SimulationError
-from cells.expressions import FUNCTIONS, compile_expression
+from cellsweep.cells import mechanisms, morphology
+from cellsweep.cells import spec as S
+from cellsweep.cells.errors import SimulationError
+from cellsweep.cells.expressions import FUNCTIONS, compile_expression
 
 # the C library's exp, element by element, as BluePyOpt computes its distributions: numpy's
 # vectorised exp differs in the last bit for some inputs, which changes the traces
@@ -24,6 +24,7 @@ _exp = FUNCTIONS["exp"]
 
 def neuron_h():
     """NEURON's hoc interpreter with the standard run system loaded (imported lazily)."""
+    quiet_neuron()
     from neuron import h
 
     if not getattr(neuron_h, "_ready", False):
@@ -31,6 +32,21 @@ def neuron_h():
         h.load_file("import3d.hoc")
         neuron_h._ready = True
     return h
+
+
+def quiet_neuron() -> None:
+    """Before NEURON is first imported: no GUI, so no "no DISPLAY" banner for users."""
+    import os
+
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+
+
+def neuron_version() -> str:
+    """``neuron.__version__``, as a standalone script reads it."""
+    quiet_neuron()
+    import neuron
+
+    return neuron.__version__
 
 
 def distribution_function(dist: S.Distribution):

@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 
-from cells import spec as S
-from cells.errors import SimulationError
+from cellsweep.cells import spec as S
+from cellsweep.cells.errors import SimulationError
 
 
 def protocol_values(protocol: S.Protocol, values: dict) -> dict:

@@ -13,7 +13,7 @@ import math
 import re
 from pathlib import Path
 
-from cells.errors import ConfigError
+from cellsweep.cells.errors import ConfigError
 
 REQUIRED = object()
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -10,8 +10,8 @@ import csv
 import re
 from pathlib import Path
 
-from cells import spec as S
-from cells.schema import REQUIRED, Section, check_number, did_you_mean
+from cellsweep.cells import spec as S
+from cellsweep.cells.schema import REQUIRED, Section, check_number, did_you_mean
 
 # kind -> {number: default (REQUIRED = must be given)}
 STIMULUS_NUMBERS = {

@@ -15,8 +15,8 @@ import os
 import signal
 import time
 
-from launch.supervisor import Limits, Supervisor, wait_any
-from sweep.batch import RecordBatch
+from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
+from cellsweep.sweep.batch import RecordBatch
 
 
 class StopFlag:

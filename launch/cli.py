@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from cells.errors import FrameworkError
+from cellsweep.cells.errors import FrameworkError
 
 os.environ.setdefault("NEURON_INIT_MPI", "0")   # each process runs its own plain NEURON
 
@@ -73,7 +73,7 @@ def check_output_path(path: Path, option: str) -> Path:
 
 
 def _load(config, extra=()):
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     return load_model(config, extra_parameters=extra)
 
@@ -107,12 +107,12 @@ def evaluate(config, sets, plot_path, no_plot):
         plot_path = check_output_path(
             Path(plot_path) if plot_path else Path("results") / f"{Path(config).stem}_traces.png",
             "--plot")
-    from cells.evaluate import evaluate as run_one
+    from cellsweep.cells.evaluate import evaluate as run_one
 
     result = run_one(model, overrides, traces=not no_plot)
     click.echo(format_evaluation(model, result))
     if not no_plot and result.traces:
-        from launch.plots import plot_traces
+        from cellsweep.launch.plots import plot_traces
 
         plot_path.parent.mkdir(parents=True, exist_ok=True)
         plot_traces(model, result, plot_path)
@@ -164,14 +164,14 @@ def format_evaluation(model, result) -> str:
               help="Discard an existing output for this config and start over.")
 def run(config, output, workers, backend, restart):
     """Run a sweep campaign into one resumable HDF5 file (rerun the same command to resume)."""
-    from launch.run import main_run
+    from cellsweep.launch.run import main_run
 
     main_run(config, output, workers, backend, restart)
 
 
 def _results_path(path) -> Path:
-    from sweep.results import is_results_file
-    from sweep.store import paths
+    from cellsweep.sweep.results import is_results_file
+    from cellsweep.sweep.store import paths
 
     path = Path(path)
     if not path.exists() and not paths(path)[0].exists():
@@ -185,8 +185,8 @@ def _results_path(path) -> Path:
 @click.argument("results", type=click.Path(dir_okay=False))
 def status(results):
     """Done / failed / pending, rate and ETA of a campaign (while it runs, or after)."""
-    from sweep.progress import format_seconds
-    from sweep.results import status as read_status
+    from cellsweep.sweep.progress import format_seconds
+    from cellsweep.sweep.results import status as read_status
 
     info = read_status(_results_path(results))
     state = "running" if info["running"] else ("complete" if info["complete"] else "stopped")
@@ -205,7 +205,7 @@ def status(results):
 @click.option("--table", default="results", show_default=True, help="SQLite table name.")
 def export(results, csv_path, sqlite_path, table):
     """Export the results table to CSV and/or SQLite."""
-    from sweep.results import export as do_export
+    from cellsweep.sweep.results import export as do_export
 
     if not csv_path and not sqlite_path:
         raise UsageProblem("export: give --csv FILE and/or --sqlite FILE")
@@ -227,7 +227,7 @@ def export(results, csv_path, sqlite_path, table):
 def plot(results, out_dir, points, config):
     """Response curves, heatmaps or a scatter matrix of a sweep, and traces of chosen points;
     convergence, Pareto front, hall of fame and best traces of an optimisation."""
-    from launch.plots import plot_campaign
+    from cellsweep.launch.plots import plot_campaign
 
     path = _results_path(results)
     try:
@@ -242,9 +242,9 @@ def plot(results, out_dir, points, config):
 
 def campaign_model(path: Path, config=None, required: bool = True, extra=()):
     """The model of the config that produced a results file (checked by its signature)."""
-    from cells.loader import load_model
-    from sweep.campaign import campaign_signature
-    from sweep.results import metadata
+    from cellsweep.cells.loader import load_model
+    from cellsweep.sweep.campaign import campaign_signature
+    from cellsweep.sweep.results import metadata
 
     meta = metadata(path)
     if config is None:
@@ -275,7 +275,7 @@ def best(results, count, fmt):
 
     import yaml
 
-    from sweep.results import best as find_best
+    from cellsweep.sweep.results import best as find_best
 
     sets = find_best(_results_path(results), count)
     if not sets:
@@ -296,8 +296,8 @@ def best(results, count, fmt):
               help="Output directory. Default: <results>_model/ beside the results file.")
 def export_model_command(results, config, rank, out_dir):
     """Write the best model as a standalone NEURON script (plus its .mod files)."""
-    from optimise.export import export_model
-    from sweep.results import best as find_best
+    from cellsweep.optimise.export import export_model
+    from cellsweep.sweep.results import best as find_best
 
     path = _results_path(results)
     sets = find_best(path, rank + 1)

@@ -27,8 +27,8 @@ import sys
 import time
 from collections import deque
 
-from launch.supervisor import Limits, Supervisor, wait_any
-from sweep.batch import RecordBatch
+from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
+from cellsweep.sweep.batch import RecordBatch
 
 TASKS, RESULTS = 11, 12
 STOP = "stop"

@@ -48,7 +48,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     Returns the PNG paths written."""
     import numpy as np
 
-    from sweep import results
+    from cellsweep.sweep import results
 
     plt = _pyplot()
     meta = results.metadata(results_path)
@@ -147,7 +147,7 @@ def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
     import h5py
     import numpy as np
 
-    from sweep import results
+    from cellsweep.sweep import results
 
     plt = _pyplot()
     out_dir = Path(out_dir)
@@ -181,7 +181,7 @@ def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
     written.append(out_dir / "convergence.png")
 
     if len(features) == 2:
-        from optimise.campaign import pareto_indices
+        from cellsweep.optimise.campaign import pareto_indices
 
         scores = ok[[f"score.{n}" for n in features]].to_numpy()
         front = scores[pareto_indices(scores)]
@@ -214,7 +214,7 @@ def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
         written.append(out_dir / "hall_of_fame.png")
 
     if model is not None and len(ok):
-        from cells.evaluate import evaluate
+        from cellsweep.cells.evaluate import evaluate
 
         row = ok.loc[ok["total_score"].idxmin()]
         result = evaluate(model, {n: float(row[n]) for n in names}, traces=True)

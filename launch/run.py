@@ -12,13 +12,13 @@ import sys
 
 import click
 
-from cells.errors import ConfigError, FrameworkError
-from cells.config import display_path
-from cells.mechanisms import build as build_mechanisms
-from cells.schema import load_yaml
-from launch.backends import ProcessExecutor, SerialExecutor, StopFlag
-from launch.supervisor import Limits
-from sweep.progress import Progress
+from cellsweep.cells.errors import ConfigError, FrameworkError
+from cellsweep.cells.config import display_path
+from cellsweep.cells.mechanisms import build as build_mechanisms
+from cellsweep.cells.schema import load_yaml
+from cellsweep.launch.backends import ProcessExecutor, SerialExecutor, StopFlag
+from cellsweep.launch.supervisor import Limits
+from cellsweep.sweep.progress import Progress
 
 EXIT_STOPPED = 3   # stopped by a signal before the end; rerun the same command to resume
 
@@ -38,9 +38,9 @@ def campaign_module(config):
                            + ("has both sweep: and optimise:; a config describes one campaign"
                               if kinds else "needs a sweep: or an optimise: section to run")])
     if kinds[0] == "sweep":
-        from sweep import campaign
+        from cellsweep.sweep import campaign
     else:
-        from optimise import campaign
+        from cellsweep.optimise import campaign
     return campaign
 
 
@@ -79,7 +79,7 @@ def run_local(config, output, workers, backend, restart) -> int:
 
 
 def run_mpi(config, output, workers, restart) -> int:
-    from launch import mpi
+    from cellsweep.launch import mpi
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
@@ -131,7 +131,7 @@ def report(plan, summary) -> int:
                    "resume", err=True)
         return EXIT_STOPPED
     if os.environ.get("CELLSWEEP_NO_PLOTS") != "1":
-        from launch.plots import plot_campaign
+        from cellsweep.launch.plots import plot_campaign
 
         for path in plot_campaign(summary.output, summary.output.with_suffix("")
                                   .with_name(summary.output.stem + "_plots"), model=plan.model):
@@ -140,7 +140,7 @@ def report(plan, summary) -> int:
 
 
 def main_run(config, output, workers, backend, restart) -> None:
-    from launch.mpi import under_mpi
+    from cellsweep.launch.mpi import under_mpi
 
     use_mpi = backend == "mpi" or (backend is None and under_mpi())
     if use_mpi:

@@ -64,7 +64,7 @@ class Supervisor:
         env = {**os.environ, "NEURON_INIT_MPI": "0"}
         quiet = os.environ.get("CELLSWEEP_CHILD_OUTPUT") != "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.child", str(theirs.fileno()), str(self.index)],
+            [sys.executable, "-m", "cellsweep.launch.child", str(theirs.fileno()), str(self.index)],
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if quiet else None,
             stderr=subprocess.DEVNULL if quiet else None)

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cells.config import display_path
-from cells.errors import ConfigError, FrameworkError
-from cells.loader import load_model
-from cells.schema import Problems, Section, load_yaml
-from optimise.config import OptimiseSpec, read_optimise
-from optimise.evaluator import ModelEvaluator, is_evaluation
-from sweep import campaign as sweep_campaign
-from sweep import store as St
-from sweep.campaign import RunSettings, Summary, read_run
-from sweep.tasks import PointEvaluator
+from cellsweep.cells.config import display_path
+from cellsweep.cells.errors import ConfigError, FrameworkError
+from cellsweep.cells.loader import load_model
+from cellsweep.cells.schema import Problems, Section, load_yaml
+from cellsweep.optimise.config import OptimiseSpec, read_optimise
+from cellsweep.optimise.evaluator import ModelEvaluator, is_evaluation
+from cellsweep.sweep import campaign as sweep_campaign
+from cellsweep.sweep import store as St
+from cellsweep.sweep.campaign import RunSettings, Summary, read_run
+from cellsweep.sweep.tasks import PointEvaluator
 
 
 class Stopped(Exception):

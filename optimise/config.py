@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cells.schema import Section
+from cellsweep.cells.schema import Section
 
 ALGORITHMS = ("IBEA", "NSGA2", "SO-CMA", "MO-CMA")
 

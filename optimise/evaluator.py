@@ -16,7 +16,7 @@ import bluepyopt
 import bluepyopt.objectives
 import bluepyopt.parameters
 
-from cells.evaluate import evaluate
+from cellsweep.cells.evaluate import evaluate
 
 
 class ModelEvaluator(bluepyopt.evaluators.Evaluator):

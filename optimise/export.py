@@ -5,7 +5,7 @@
 ``Ra``, inserted mechanisms and the per-segment values of every range variable the model sets.
 Reading values back instead of re-deriving them means the standalone script needs no copy of
 cellsweep's distributions, regions or discretisation rules, and reproduces them exactly. The
-script (``optimise/export_template.py``, copied verbatim as ``model.py``) rebuilds those sections
+script (``optimise/standalone_model.py.template``, copied verbatim as ``model.py``) rebuilds those sections
 as plain ``h.Section`` objects in the original creation and connection order, runs each protocol
 the way ``cells.protocols`` does and computes the features the way ``cells.features`` does, so
 its feature values equal ``cells.evaluate.evaluate(model, params).features`` float for float.
@@ -21,14 +21,14 @@ import math
 import shutil
 from pathlib import Path
 
-from cells import spec as S
-from cells.evaluate import full_values
-from cells.mechanisms import mod_files
-from cells.neuron_cell import NeuronCell
-from cells.protocols import protocol_values, reset_globals
+from cellsweep.cells import spec as S
+from cellsweep.cells.evaluate import full_values
+from cellsweep.cells.mechanisms import mod_files
+from cellsweep.cells.neuron_cell import NeuronCell
+from cellsweep.cells.protocols import protocol_values, reset_globals
 
 FORMAT = "cellsweep-export/1"
-TEMPLATE = Path(__file__).with_name("export_template.py")
+TEMPLATE = Path(__file__).with_name("standalone_model.py.template")
 
 
 def export_model(model: S.ModelSpec, params: dict, out_dir) -> Path:
@@ -93,10 +93,11 @@ def model_data(model: S.ModelSpec, values: dict, given=()) -> dict:
 def _versions() -> dict:
     """As the script reads them (``module.__version__``), to warn when they differ."""
     import efel
-    import neuron
     import numpy
 
-    return {"neuron": neuron.__version__, "efel": efel.__version__, "numpy": numpy.__version__}
+    from cellsweep.cells.neuron_cell import neuron_version
+
+    return {"neuron": neuron_version(), "efel": efel.__version__, "numpy": numpy.__version__}
 
 
 def _short_name(sec) -> str:

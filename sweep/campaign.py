@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cells.config import display_path
-from cells.errors import ConfigError
-from cells.loader import load_model
-from cells.mechanisms import content_hash
-from cells.schema import Problems, Section, load_yaml
-from sweep import designs
-from sweep import store as St
-from sweep.tasks import PointEvaluator
+from cellsweep.cells.config import display_path
+from cellsweep.cells.errors import ConfigError
+from cellsweep.cells.loader import load_model
+from cellsweep.cells.mechanisms import content_hash
+from cellsweep.cells.schema import Problems, Section, load_yaml
+from cellsweep.sweep import designs
+from cellsweep.sweep import store as St
+from cellsweep.sweep.tasks import PointEvaluator
 
 # run: keys that change how a campaign runs but never its results (free to change on resume)
 RUN_ONLY = ("output", "workers", "recycle_after", "max_rss_mb", "commit_interval_s",

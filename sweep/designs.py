@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cells.schema import REQUIRED, Section, check_bounds, check_number
+from cellsweep.cells.schema import REQUIRED, Section, check_bounds, check_number
 
 DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
 SPACE_FILLING = ("random", "latin_hypercube", "sobol")

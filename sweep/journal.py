@@ -23,7 +23,7 @@ import os
 import time
 import zlib
 
-from sweep.batch import RecordBatch
+from cellsweep.sweep.batch import RecordBatch
 
 _BINARY_HEAD = 19                       # b"B" + 8 hex + b" " + 8 hex + b" "
 

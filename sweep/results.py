@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sweep import store as St
+from cellsweep.sweep import store as St
 
 
 def _open(path: Path, attempts: int = 20):

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cells.errors import FrameworkError
-from sweep import journal as J
+from cellsweep.cells.errors import FrameworkError
+from cellsweep.sweep import journal as J
 
-from sweep.batch import STATUS_CODES, STATUS_NAMES, TIMINGS, RecordBatch  # noqa: F401
+from cellsweep.sweep.batch import STATUS_CODES, STATUS_NAMES, TIMINGS, RecordBatch  # noqa: F401
 
 FORMAT = "cellsweep-results"
 SCHEMA_VERSION = 1

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cells.evaluate import evaluate
-from cells.spec import ModelSpec
+from cellsweep.cells.evaluate import evaluate
+from cellsweep.cells.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,6 @@ def example_config() -> Path:
 
 @pytest.fixture(scope="session")
 def example_model():
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     return load_model(EXAMPLE_CONFIG)[0]

@@ -142,8 +142,8 @@ def compare_with_reference(config: Path, reference) -> dict:
     """Evaluate every parameter set with cells.evaluate; assert values and scores are equal."""
     from neuron import h
 
-    from cells.evaluate import drop_cells, evaluate
-    from cells.loader import load_model
+    from cellsweep.cells.evaluate import drop_cells, evaluate
+    from cellsweep.cells.loader import load_model
 
     sets, expected = reference
     model, _ = load_model(config)
@@ -194,7 +194,7 @@ def test_simplecell_json_equals_bluepyopt_cell_evaluator(reference):
 
 # -- conversion without NEURON -----------------------------------------------------------------
 def test_simplecell_json_is_the_simplecell_yaml_model():
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     need(SIMPLE_SWC)
     yaml_model, _ = load_model(TEST_DATA / "simplecell" / "simplecell.yaml")
@@ -230,8 +230,8 @@ def simple_json(tmp_path):
 
 
 def load_errors(config: Path) -> list[str]:
-    from cells.errors import ConfigError
-    from cells.loader import load_model
+    from cellsweep.cells.errors import ConfigError
+    from cellsweep.cells.loader import load_model
 
     with pytest.raises(ConfigError) as info:
         load_model(config)
@@ -307,7 +307,7 @@ def _set(container, key, value):
 def test_json_problems_name_the_file_and_key(simple_json, name, edit, file, expected):
     edit_json(simple_json, name, edit)
     problems = load_errors(simple_json / "simplecell.yaml")
-    from cells.config import display_path
+    from cellsweep.cells.config import display_path
 
     problems = [p for p in problems if "bluepyopt.mechanisms_dir: not set" not in p]
     assert len(problems) == 1, problems
@@ -324,7 +324,7 @@ def test_json_problems_name_the_file_and_key(simple_json, name, edit, file, expe
                            "[mean, std], found a number"),
 ])
 def test_json_files_of_the_wrong_shape(simple_json, name, text, expected):
-    from cells.config import display_path
+    from cellsweep.cells.config import display_path
 
     (simple_json / name).write_text(text)
     problems = load_errors(simple_json / "simplecell.yaml")
@@ -437,7 +437,7 @@ def l5pc_config(tmp_path) -> Path:
 
 
 def test_l5pc_config_loads_as_released(l5pc_config):
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     model, data = load_model(l5pc_config)
     released = json.loads((L5PC / "config" / "parameters.json").read_text())
@@ -500,7 +500,7 @@ def test_l5pc_config_loads_as_released(l5pc_config):
 
 
 def test_l5pc_without_mechanisms_dir_names_the_missing_mechanisms(tmp_path):
-    from cells.config import display_path
+    from cellsweep.cells.config import display_path
 
     problems = load_errors(write_l5pc_config(tmp_path, None))
     mechanisms_json = L5PC / "config" / "mechanisms.json"
@@ -593,10 +593,10 @@ def l5pc_comparison(config: Path) -> dict:
     """BluePyOpt's L5PC and cellsweep's, on the released values, in this (fresh) process."""
     from neuron import h
 
-    from cells import mechanisms
-    from cells.evaluate import evaluate
-    from cells.loader import load_model
-    from cells.schema import load_yaml
+    from cellsweep.cells import mechanisms
+    from cellsweep.cells.evaluate import evaluate
+    from cellsweep.cells.loader import load_model
+    from cellsweep.cells.schema import load_yaml
 
     model, _ = load_model(config)
     section = load_yaml(config)["bluepyopt"]

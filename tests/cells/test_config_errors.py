@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from launch.cli import main
+from cellsweep.launch.cli import main
 
 
 @pytest.fixture()
@@ -169,7 +169,7 @@ def test_real_process_exit_status_and_no_traceback(example_dir):
     tmp_path, data = example_dir
     config = tmp_path / "bad.yaml"
     config.write_text(json.dumps(edited(data, lambda d: d["features"][0].update(efel="Nope"))))
-    proc = subprocess.run([sys.executable, "-m", "launch", "validate", str(config)],
+    proc = subprocess.run([sys.executable, "-m", "cellsweep", "validate", str(config)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: ") and "features[0].efel" in proc.stderr

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cells.expressions import ExpressionError, compile_expression
+from cellsweep.cells.expressions import ExpressionError, compile_expression
 
 
 def test_bluepyopt_formula_is_evaluated_on_arrays():

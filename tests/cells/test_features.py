@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from cells import features as F
-from cells import spec as S
+from cellsweep.cells import features as F
+from cellsweep.cells import spec as S
 
 NAMES = ["Spikecount", "mean_frequency", "AP_height", "AP_width", "voltage_base",
          "time_to_first_spike", "AHP_depth_abs", "ISI_CV", "adaptation_index2",

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from cells import mechanisms as M
-from cells.errors import MechanismError
+from cellsweep.cells import mechanisms as M
+from cellsweep.cells.errors import MechanismError
 
 GOOD = """NEURON { SUFFIX leaky_test RANGE gbar, e  NONSPECIFIC_CURRENT i }
 PARAMETER { gbar = 0.001 (S/cm2) e = -70 (mV) tau = 5 (ms) }
@@ -93,7 +93,7 @@ def test_concurrent_builders_share_one_build(tmp_path):
     src = tmp_path / "mods"
     src.mkdir()
     (src / "leaky.mod").write_text(GOOD)
-    code = ("import sys; from cells.mechanisms import build; "
+    code = ("import sys; from cellsweep.cells.mechanisms import build; "
             "print(build(sys.argv[1]).name)")
     env = {**__import__("os").environ, "CELLSWEEP_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", code, str(src)], stdout=subprocess.PIPE,

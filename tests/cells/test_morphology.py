@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cells import morphology
-from cells.errors import MorphologyError
-from cells.morphology_check import (
+from cellsweep.cells import morphology
+from cellsweep.cells.errors import MorphologyError
+from cellsweep.cells.morphology_check import (
     MAX_ISSUES_PER_KIND,
     MAX_LINE_CHARS,
     MorphologyIssue,
@@ -75,8 +75,8 @@ REAL_FILES = {
 _LOAD_SCRIPT = textwrap.dedent("""
     import json, sys
     from neuron import h
-    from cells import morphology
-    from cells.errors import MorphologyError
+    from cellsweep.cells import morphology
+    from cellsweep.cells.errors import MorphologyError
     cell = morphology.new_cell(h, "CellsweepLoadTest")
     try:
         morphology.instantiate_morphology(h, sys.argv[1], cell)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from cells.config import model_from_dict
-from cells.evaluate import drop_cells, evaluate
+from cellsweep.cells.config import model_from_dict
+from cellsweep.cells.evaluate import drop_cells, evaluate
 
 pytestmark = pytest.mark.neuron
 
@@ -79,7 +79,7 @@ def test_reused_cell_equals_a_new_process(repo, tmp_path):
         "import json, sys\n"
         "sys.path.insert(0, %r)\n"
         "from tests.cells.test_reparameterise import _quick_example\n"
-        "from cells.evaluate import evaluate\n"
+        "from cellsweep.cells.evaluate import evaluate\n"
         "from pathlib import Path\n"
         "model = _quick_example(Path(%r))\n"
         "sets = json.loads(sys.argv[1])\n"
@@ -115,7 +115,7 @@ def test_memory_stays_flat_over_thousands_of_evaluations(repo):
     """RSS after 2000 more evaluations of a small cell grows by less than 5 MB per 1000."""
     import psutil
 
-    from cells.loader import load_model
+    from cellsweep.cells.loader import load_model
 
     model = load_model(repo / "tests" / "data" / "tiny" / "tiny.yaml")[0]
     rng = np.random.default_rng(3)

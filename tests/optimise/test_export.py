@@ -21,16 +21,28 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cells.evaluate import evaluate, full_values
-from cells.loader import load_model
-from cells.neuron_cell import NeuronCell
-from optimise import export_template
-from optimise.export import export_model
+from cellsweep.cells.evaluate import evaluate, full_values
+from cellsweep.cells.loader import load_model
+from cellsweep.cells.neuron_cell import NeuronCell
+from cellsweep.optimise.export import export_model
 
 pytestmark = pytest.mark.neuron
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "tests" / "data" / "tiny"
+
+
+def _template():
+    """The standalone script's template, loaded from its file (it is not a package module)."""
+    import importlib.util
+
+    from cellsweep.optimise.export import TEMPLATE
+
+    loader = importlib.machinery.SourceFileLoader("standalone_model", str(TEMPLATE))
+    spec = importlib.util.spec_from_loader("standalone_model", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 # every stimulus kind, a custom distance region, a distribution, a holding current, protocol
 # and simulation parameters, eFEL settings, windows, weights and scoring options, on the tiny
@@ -138,7 +150,7 @@ def _assert_no_machine_paths(out_dir: Path, *paths: Path) -> None:
 def _original_geometry(model, params) -> dict:
     cell = NeuronCell(model)
     cell.apply(full_values(model, params))
-    return json.loads(json.dumps(export_template.geometry(cell.base["all"])))
+    return json.loads(json.dumps(_template().geometry(cell.base["all"])))
 
 
 def check_export(model, params: dict, out_dir: Path, scores: bool = True) -> dict:
@@ -161,8 +173,8 @@ def check_export(model, params: dict, out_dir: Path, scores: bool = True) -> dic
 
 # -- tests -------------------------------------------------------------------------------------
 def test_cellsweep_cannot_be_imported_where_the_script_runs(tmp_path):
-    proc = _python(tmp_path, "-c", "import cells")
-    assert proc.returncode != 0 and "No module named 'cells'" in proc.stderr, proc.stderr
+    proc = _python(tmp_path, "-c", "import cellsweep")
+    assert proc.returncode != 0 and "No module named 'cellsweep'" in proc.stderr, proc.stderr
     proc = _python(tmp_path, "-c", "import neuron, numpy, efel")
     assert proc.returncode == 0, proc.stderr
 

@@ -4,9 +4,9 @@ IBEA run finds those parameters again within 10 %."""
 import pytest
 import yaml
 
-from cells.evaluate import evaluate
-from cells.loader import load_model
-from sweep.results import best
+from cellsweep.cells.evaluate import evaluate
+from cellsweep.cells.loader import load_model
+from cellsweep.sweep.results import best
 from tests.sweep.conftest import DATA, run_cellsweep
 
 KNOWN = {"gbar_na_t.somatic": 0.1, "gbar_k_m.somatic": 0.005}

@@ -16,7 +16,7 @@ RUN_SPECIFIC = {"timings", "worker", "host", "t_start", "t_end"}
 
 
 def cellsweep_command(*args, mpi: int | None = None) -> list[str]:
-    base = [sys.executable, "-m", "launch", *map(str, args)]
+    base = [sys.executable, "-m", "cellsweep", *map(str, args)]
     if mpi is None:
         return base
     mpiexec = Path(sys.executable).parent / "mpiexec"

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sweep import results
+from cellsweep.sweep import results
 from tests.sweep.conftest import assert_same_results, run_cellsweep
 
 pytestmark = pytest.mark.neuron

@@ -13,9 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
-from sweep import journal as J
-from sweep import store as St
-from sweep.batch import RecordBatch
+from cellsweep.sweep import journal as J
+from cellsweep.sweep import store as St
+from cellsweep.sweep.batch import RecordBatch
 
 
 def record(i, status="ok", message="", generation=None, trace=True):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from cells.errors import ConfigError
-from cells.schema import Problems, Section
-from cells.spec import Parameter
-from sweep import designs
+from cellsweep.cells.errors import ConfigError
+from cellsweep.cells.schema import Problems, Section
+from cellsweep.cells.spec import Parameter
+from cellsweep.sweep import designs
 
 
 def read(section, tmp_path=None, free=()):

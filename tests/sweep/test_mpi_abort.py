@@ -11,7 +11,7 @@ from tests.sweep.conftest import env
 
 SCRIPT = """
 import sys, time
-from launch import mpi
+from cellsweep.launch import mpi
 comm = mpi.world()
 mpi.install_abort_hook(comm)
 if comm.Get_rank() == 1:

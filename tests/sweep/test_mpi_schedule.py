@@ -13,9 +13,9 @@ from tests.sweep.conftest import env
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
-from launch import mpi
-from launch.backends import StopFlag
-from launch.supervisor import Limits
+from cellsweep.launch import mpi
+from cellsweep.launch.backends import StopFlag
+from cellsweep.launch.supervisor import Limits
 from tests.sweep.sleepy import SleepEvaluator
 
 comm = mpi.world()

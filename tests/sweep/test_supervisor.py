@@ -1,8 +1,8 @@
 """Evaluation processes: recycled after N evaluations or past a memory limit."""
 
 from bench.trivial import TrivialEvaluator
-from launch.backends import ProcessExecutor, StopFlag
-from launch.supervisor import Limits, Supervisor
+from cellsweep.launch.backends import ProcessExecutor, StopFlag
+from cellsweep.launch.supervisor import Limits, Supervisor
 
 
 def run_all(sup, n):
@@ -46,8 +46,8 @@ def test_executor_runs_every_task_once_with_more_workers_than_tasks():
 
 def test_memory_stays_flat_with_recycling(repo):
     """Thousands of evaluations of a small cell in supervised processes recycled every 400."""
-    from cells.loader import load_model
-    from sweep.tasks import PointEvaluator
+    from cellsweep.cells.loader import load_model
+    from cellsweep.sweep.tasks import PointEvaluator
 
     model = load_model(repo / "tests" / "data" / "tiny" / "tiny.yaml")[0]
     names = tuple(p.name for p in model.free_parameters)
