@@ -8,6 +8,7 @@ and nothing more.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import re
@@ -62,7 +63,7 @@ class Section:
     def __init__(self, value, path: str, problems: Problems):
         self.path = path
         self.problems = problems
-        self.known: set[str] = set()
+        self.known: set[str] = _KnownKeys(path, problems)
         if value is None:
             value = {}
         if not isinstance(value, dict):
@@ -139,6 +140,7 @@ class Section:
 
     def items(self):
         """Iterate over every key (all count as known): for mappings keyed by user names."""
+        _mark_named(self.path)
         self.known.update(self.data.keys())
         return list(self.data.items())
 
@@ -147,6 +149,92 @@ class Section:
             if key not in self.known:
                 self.error(key, "unknown key" + did_you_mean(key, sorted(self.known))
                            + (f" (allowed: {', '.join(sorted(self.known))})" if self.known else ""))
+
+
+# -- which keys the reader accepts (docs/CONFIG.md is checked against this) -------------------
+_recorders: list[KeyRecorder] = []
+_TOKEN = re.compile(r"""\.?([A-Za-z_][A-Za-z0-9_]*)               # .identifier
+                        | \[(-?\d+)\]                             # [index]
+                        | (\['(?:[^'\\]|\\.)*'\] | \["(?:[^"\\]|\\.)*"\])  # ['other key']
+                     """, re.X)
+
+
+class KeyRecorder:
+    """What ``record_known_keys`` collects: ``keys``, a set of ``(source, pattern, key)`` for
+    every key a ``Section`` marked as known, where ``pattern`` is the section's key path with
+    user-chosen names (keys of mappings read with ``items()``) as ``<name>`` and list indices
+    as ``[]``; such names themselves are recorded as the key ``<name>``."""
+
+    def __init__(self):
+        self.keys: set[tuple[str, str, str]] = set()
+        self.named: set[str] = set()           # patterns of mappings keyed by user names
+
+    def pattern(self, path: str) -> str:
+        out, pos = "", 0
+        while pos < len(path):
+            m = _TOKEN.match(path, pos)
+            if m is None:                      # not a path join_path makes: keep it as it is
+                return out + path[pos:]
+            name, index, quoted = m.groups()
+            if out in self.named:
+                out = f"{out}.<name>" if out else "<name>"
+            elif index is not None:
+                out += "[]"
+            elif name is not None:
+                out = f"{out}.{name}" if out else name
+            else:
+                out += quoted
+            pos = m.end()
+        return out
+
+    @staticmethod
+    def dotted(pattern: str, key: str) -> str:
+        """The full key path of a recorded ``(pattern, key)``: ``protocols.<name>.tstop_ms``."""
+        return f"{pattern}.{key}" if pattern else key
+
+
+@contextlib.contextmanager
+def record_known_keys():
+    """While active, collect every key that a ``Section`` accessor (or a reader, directly)
+    marks as known; yields the ``KeyRecorder``."""
+    recorder = KeyRecorder()
+    _recorders.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _recorders.remove(recorder)
+
+
+def _mark_named(path: str) -> None:
+    for recorder in _recorders:
+        recorder.named.add(recorder.pattern(path))
+
+
+class _KnownKeys(set):
+    """``Section.known``: a set that also reports the keys added to it to active recorders."""
+
+    def __init__(self, path: str, problems: Problems):
+        super().__init__()
+        self.path, self.problems = path, problems
+
+    def add(self, key) -> None:
+        super().add(key)
+        if _recorders:
+            self._report((key,))
+
+    def update(self, *groups) -> None:
+        keys = [key for group in groups for key in group]
+        super().update(keys)
+        if _recorders:
+            self._report(keys)
+
+    def _report(self, keys) -> None:
+        source = str(getattr(self.problems, "source", ""))
+        for recorder in _recorders:
+            pattern = recorder.pattern(self.path)
+            named = pattern in recorder.named
+            recorder.keys.update((source, pattern, "<name>" if named else str(key))
+                                 for key in keys)
 
 
 def check_bounds(low, high, log, path, problems) -> bool:
