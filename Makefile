@@ -27,7 +27,7 @@ lint: $(STAMP)
 	rm -rf build/lint && mkdir -p build/lint/cellsweep
 	cp cellsweep/*.py build/lint/cellsweep/
 	for d in cells sweep optimise launch; do cp -r $$d build/lint/cellsweep/$$d; done
-	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../setup.cfg
+	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports ../../setup.cfg
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from cellsweep.cells import spec as S
 from cellsweep.cells.config import display_path, model_from_dict
-from cellsweep.cells.errors import ConfigError, MechanismError
+from cellsweep.cells.errors import ConfigError, Problem, MechanismError
 from cellsweep.cells.mechanisms import read_mechanism_set
 from cellsweep.cells.schema import Problems, Section, check_number, did_you_mean, join_path, type_name
 
@@ -103,7 +103,7 @@ def convert(data: dict, source: str, base_dir) -> dict:
     try:
         model_from_dict(out, source=source, base_dir=base_dir)
     except ConfigError as exc:
-        raise ConfigError([_point_back(p, source, origins) for p in exc.problems]) from None
+        raise ConfigError([_point_back(p, source, origins) for p in exc.details]) from None
     return out
 
 
@@ -136,23 +136,21 @@ def _discretisation(options: dict) -> dict:
     return out
 
 
-def _point_back(problem: str, source: str, origins: dict) -> str:
-    """Rewrite 'source: converted.key.path: message' as 'json file: json key path: message'."""
-    prefix = f"{source}: "
-    if not problem.startswith(prefix):
+def _point_back(problem: Problem, source: str, origins: dict) -> Problem:
+    """A problem at a key of the converted mapping, pointed back at the JSON file and key it
+    came from (``origins``: converted key path -> (file, key path there))."""
+    if problem.source != source:
         return problem
-    rest = problem[len(prefix):]
     best = None
     for key in origins:
-        if rest.startswith(key) and (len(rest) == len(key) or rest[len(key)] in ":.[ "):
+        path = problem.path
+        if path.startswith(key) and (len(path) == len(key) or path[len(key)] in ".["):
             if best is None or len(key) > len(best):
                 best = key
     if best is None:
         return problem
     file, path = origins[best]
-    tail = rest[len(best):]
-    message = tail.split(": ", 1)[1] if ": " in tail else tail.strip()
-    return f"{file}: {path}: {message}"
+    return Problem(file, path, problem.message, problem.suggestion)
 
 
 def _is_number(value) -> bool:
@@ -191,8 +189,8 @@ class _Converter:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.items.append(f"{label}:{exc.lineno}: invalid JSON: {exc.msg} "
-                                  f"(column {exc.colno})")
+            problems.items.append(Problem(f"{label}:{exc.lineno}", "",
+                                          f"invalid JSON: {exc.msg} (column {exc.colno})"))
             return None
 
     def _origin(self, converted: str, key: str, path: str) -> None:

@@ -9,6 +9,7 @@ through here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -216,8 +217,33 @@ def _read_distributions(sec: Section) -> tuple:
 
 
 # -- parameters --------------------------------------------------------------------------------
+# units of the numbers a parameter name can point at besides mechanism variables
+SIM_UNITS = {"dt_ms": "ms", "atol": "", "cvode": ""}
+STIMULUS_UNIT_SUFFIXES = (("_nA", "nA"), ("_ms", "ms"), ("_hz", "Hz"), ("_uS", "uS"),
+                          ("_um", "um"), ("_mV", "mV"))
+
+
 def resolve_parameter(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | str:
-    """Decide where a parameter name points; return a Parameter skeleton or an error text."""
+    """Decide where a parameter name points; return a Parameter skeleton (with its units) or
+    an error text."""
+    found = _resolve(name, cell, mechset, protocols)
+    if isinstance(found, str):
+        return found
+    return dataclasses.replace(found, units=_units(found, mechset))
+
+
+def _units(param: S.Parameter, mechset) -> str:
+    if param.kind in ("range", "section", "global"):
+        return mechset.units_of(param.variable)
+    if param.kind == "sim":
+        return SIM_UNITS.get(param.variable, "")
+    if param.kind == "protocol":
+        return next((u for suffix, u in STIMULUS_UNIT_SUFFIXES
+                     if param.variable.endswith(suffix)), "")
+    return ""
+
+
+def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | str:
     head, _, rest = name.partition(".")
     if not rest:
         if name in S.GLOBAL_NAMES or name in mechset.global_variables():

@@ -5,18 +5,18 @@ A config with a ``bluepyopt:`` section takes the cell, protocols and features fr
 BluePyOpt's L5PC example) and keeps everything else (``sweep``, ``optimise``, ``run``) from YAML.
 """
 
-from __future__ import annotations
 
-from pathlib import Path
 
 from cellsweep.cells.config import display_path, model_from_dict
-from cellsweep.cells.schema import load_yaml
+from cellsweep.cells.schema import as_source
 
 
-def load_model(path, extra_parameters=()):
-    """Read, convert if needed, and validate a config; return ``(ModelSpec, raw mapping)``."""
-    path = Path(path)
-    data = load_yaml(path)
+def load_model(config, extra_parameters=()):
+    """Validate a config (a path, or a ``ConfigSource`` already read), converting BluePyOpt's
+    files if it points at them; return ``(ModelSpec, mapping)``."""
+    source = as_source(config)
+    path = source.path
+    data = source.data
     base_dir = path.parent
     if "bluepyopt" in data:
         from cellsweep.cells.bluepyopt_json import convert

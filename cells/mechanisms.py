@@ -36,6 +36,14 @@ BUILTIN_DENSITY = {
 ION_VARIABLES = {ion: [f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}"] for ion in ("na", "k", "ca", "cl")}
 BUILTIN_POINT = {"IClamp", "SEClamp", "VClamp", "ExpSyn", "Exp2Syn", "AlphaSynapse", "NetStim"}
 SECTION_VARIABLES = {"cm", "Ra", "diam"}  # settable without inserting anything ("L" is geometry)
+# units of NEURON's own variables (a .mod file's come from its declarations)
+BUILTIN_UNITS = {"cm": "uF/cm2", "Ra": "ohm cm", "diam": "um", "g_pas": "S/cm2", "e_pas": "mV",
+                 "i_pas": "mA/cm2", "gnabar_hh": "S/cm2", "gkbar_hh": "S/cm2", "gl_hh": "S/cm2",
+                 "el_hh": "mV", "gna_hh": "S/cm2", "gk_hh": "S/cm2", "il_hh": "mA/cm2",
+                 "celsius": "degC", "v_init": "mV",
+                 **{f"e{ion}": "mV" for ion in ("na", "k", "ca", "cl")},
+                 **{f"{ion}{side}": "mM" for ion in ("na", "k", "ca", "cl") for side in "io"},
+                 **{f"i{ion}": "mA/cm2" for ion in ("na", "k", "ca", "cl")}}
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class Mechanism:
     global_names: tuple
     ions: tuple               # ions it uses (their e<ion> etc. become settable)
     source: str = ""          # file that defines it ("" for NEURON built-ins)
+    units: tuple = ()         # ((variable without suffix, units), ...) as the file declares them
 
     def full_range_names(self) -> list[str]:
         return [f"{n}_{self.name}" for n in self.range_names]
@@ -83,6 +92,18 @@ class MechanismSet:
     def global_variables(self) -> set:
         return {g for m in self.mechanisms.values() for g in m.full_global_names()}
 
+    def units_of(self, full_name: str) -> str:
+        """Units of a variable (``gbar_na_t``, ``ena``, ``celsius``), "" if unknown."""
+        if full_name in BUILTIN_UNITS:
+            return BUILTIN_UNITS[full_name]
+        for mech in self.mechanisms.values():
+            suffix = f"_{mech.name}"
+            if full_name.endswith(suffix):
+                found = dict(mech.units).get(full_name[:-len(suffix)])
+                if found is not None:
+                    return found
+        return ""
+
 
 # -- parsing -----------------------------------------------------------------------------------
 _COMMENT_BLOCK = re.compile(r"^\s*COMMENT\b.*?^\s*ENDCOMMENT\b", re.S | re.M)
@@ -105,6 +126,14 @@ def _declared_names(body: str) -> list[str]:
     body = re.sub(r"\([^)]*\)|<[^>]*>", " ", body)
     return [t for t in re.split(r"[\s=]+", body)
             if re.match(r"^[A-Za-z_]\w*$", t) and t not in ("FROM", "TO")]
+
+
+_UNIT_DECL = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:=\s*[-+0-9.eE]+\s*)?\(([^)]*)\)", re.M)
+
+
+def _declared_units(body: str) -> list[tuple[str, str]]:
+    """(name, units) of declarations such as ``gbar = 0.1 (S/cm2)`` or ``m (1)``."""
+    return [(name, unit.strip()) for name, unit in _UNIT_DECL.findall(body)]
 
 
 def parse_mod(path: Path) -> Mechanism:
@@ -137,6 +166,10 @@ def parse_mod(path: Path) -> Mechanism:
             expect_ion = False
     if name is None:
         raise MechanismError(f"{path}: NEURON block has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL")
+    units = []
+    for block in ("PARAMETER", "ASSIGNED", "STATE"):
+        m = re.search(_BLOCK.format(name=block), text)
+        units += _declared_units(m.group("body")) if m else []
     declared = set(range_names) | set(global_names)
     # PARAMETERs not declared RANGE are GLOBAL in NMODL; STATEs are range variables
     for block, target in (("PARAMETER", global_names), ("STATE", range_names)):
@@ -147,7 +180,7 @@ def parse_mod(path: Path) -> Mechanism:
                 declared.add(var)
     return Mechanism(name=name, kind=kind, range_names=tuple(dict.fromkeys(range_names)),
                      global_names=tuple(dict.fromkeys(global_names)), ions=tuple(ions),
-                     source=path.name)
+                     source=path.name, units=tuple(units))
 
 
 def mod_files(directory: Path) -> list[Path]:

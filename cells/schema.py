@@ -12,9 +12,10 @@ import contextlib
 import difflib
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from cellsweep.cells.errors import ConfigError
+from cellsweep.cells.errors import ConfigError, Problem
 
 REQUIRED = object()
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -30,8 +31,14 @@ def join_path(path: str, key) -> str:
 
 
 def did_you_mean(word: str, choices) -> str:
+    close = closest(word, choices)
+    return f"; did you mean {close!r}?" if close else ""
+
+
+def closest(word: str, choices) -> str:
+    """The choice closest to ``word`` ("" if none is close)."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return close[0] if close else ""
 
 
 def type_name(value) -> str:
@@ -42,15 +49,18 @@ def type_name(value) -> str:
 
 
 class Problems:
-    """Collects problems found in one source file; raises them together."""
+    """Collects the problems (``Problem``) found in one source file; raises them together."""
 
     def __init__(self, source: str):
         self.source = source
-        self.items: list[str] = []
+        self.items: list[Problem] = []
 
-    def add(self, path: str, message: str) -> None:
-        where = f"{self.source}: {path}" if path else self.source
-        self.items.append(f"{where}: {message}")
+    def add(self, path: str, message: str, suggestion: str = "") -> None:
+        self.items.append(Problem(self.source, path, message, suggestion))
+
+    def extend(self, error: ConfigError) -> None:
+        """Keep collecting after a ``ConfigError`` from another reader."""
+        self.items.extend(error.details)
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -147,8 +157,12 @@ class Section:
     def finish(self) -> None:
         for key in self.data:
             if key not in self.known:
-                self.error(key, "unknown key" + did_you_mean(key, sorted(self.known))
-                           + (f" (allowed: {', '.join(sorted(self.known))})" if self.known else ""))
+                close = closest(key, sorted(self.known))
+                self.problems.add(
+                    self.key_path(key),
+                    "unknown key" + (f" (allowed: {', '.join(sorted(self.known))})"
+                                     if self.known and not close else ""),
+                    f"did you mean {close!r}?" if close else "")
 
 
 # -- which keys the reader accepts (docs/CONFIG.md is checked against this) -------------------
@@ -293,16 +307,44 @@ def _yaml_loader():
     return Loader
 
 
+@dataclass(frozen=True)
+class ConfigSource:
+    """A config file read once: its path, the exact text, and that text parsed. Everything
+    downstream (validation, the signature, the text stored in the results file) uses these,
+    so what is stored is exactly what was validated."""
+
+    path: Path
+    text: str
+    data: dict
+
+    @classmethod
+    def read(cls, path) -> "ConfigSource":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: file not found"]) from None
+        except IsADirectoryError:
+            raise ConfigError([f"{path}: is a directory; expected a YAML config file"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"{path}: cannot read the file ({exc})"]) from None
+        return cls(path=path, text=text, data=parse_yaml(text, path))
+
+
+def as_source(config) -> ConfigSource:
+    """A ``ConfigSource`` from a path (read now) or a source (as it is)."""
+    return config if isinstance(config, ConfigSource) else ConfigSource.read(config)
+
+
 def load_yaml(path) -> dict:
     """Load one YAML config safely; a syntax error becomes a ConfigError naming file and line."""
+    return ConfigSource.read(path).data
+
+
+def parse_yaml(text: str, path) -> dict:
+    """Parse a config's text (``path`` names it in messages)."""
     import yaml
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read the file ({exc})"]) from None
     try:
         data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:

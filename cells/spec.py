@@ -63,6 +63,7 @@ class Parameter:
     high: float | None = None
     log: bool = False
     distribution: str = ""       # name of a Distribution, "" = uniform
+    units: str = ""              # as NEURON or the .mod file declares them; "" if none
 
     @property
     def free(self) -> bool:

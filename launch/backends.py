@@ -16,7 +16,7 @@ import signal
 import time
 
 from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
-from cellsweep.sweep.batch import RecordBatch
+from cellsweep.sweep.batch import RecordBatch, stamp
 
 
 class StopFlag:
@@ -55,15 +55,12 @@ class SerialExecutor:
         self.evaluator, self.stop = evaluator, stop
 
     def imap_unordered(self, tasks):
-        host = os.uname().nodename
         for task in tasks:
             if self.stop:
                 return
             task = {**task, "attempt": task.get("attempt", 1)}
             start = time.time()
-            record = self.evaluator(task)
-            record.update(worker=0, host=host, t_start=start, t_end=time.time())
-            yield RecordBatch.from_records([record])
+            yield RecordBatch.from_records([stamp(self.evaluator(task), 0, start)])
 
     def close(self):
         pass

@@ -14,10 +14,11 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 
+from cellsweep.sweep.batch import stamp
+
 
 def serve(conn: Connection, index: int) -> None:
     evaluator = conn.recv()
-    host = os.uname().nodename
     conn.send(("ready", os.getpid()))
     while True:
         task = conn.recv()
@@ -29,8 +30,7 @@ def serve(conn: Connection, index: int) -> None:
         except Exception as exc:  # noqa: BLE001 - a failing evaluation is data
             text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             record = evaluator.failure_record(task, "error", text)
-        record.update(worker=index, host=host, t_start=start, t_end=time.time())
-        conn.send(record)
+        conn.send(stamp(record, index, start))
 
 
 def main(argv=None) -> None:

@@ -80,15 +80,100 @@ def _load(config, extra=()):
 
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-def validate(config):
-    """Check a config file completely, without simulating anything."""
-    model, _ = _load(config)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Check this output path instead of the config's run.output, as run would.")
+def validate(config, output):
+    """Check a config file completely, without simulating anything: every check that
+    ``run`` makes before it starts (model, locations on the real cell, mechanisms, sweep or
+    optimise section, run section, output path)."""
+    from cellsweep.cells.schema import ConfigSource
+    from cellsweep.launch.campaigns import kind_of
+    from cellsweep.launch.checks import check_before_run
+
+    source = ConfigSource.read(config)
+    kind = kind_of(source, required=False)
+    plan = kind.prepare(source, output=output) if kind is not None else None
+    model = plan.model if plan is not None else _load(source)[0]
+    check_before_run(model)
     free = model.free_parameters
     click.echo(f"{model.source}: valid")
     click.echo(f"  cell {model.cell.name}: morphology {model.cell.morphology.name}, "
                f"{len(model.parameters)} parameters ({len(free)} free)")
+    for line in morphology_summary(model):
+        click.echo(f"  {line}")
     click.echo(f"  {len(model.protocols)} protocols: {', '.join(p.name for p in model.protocols)}")
     click.echo(f"  {len(model.features)} features")
+    if plan is not None:
+        click.echo(f"  {kind.name}: {plan_summary(plan)} -> {plan.run.output}")
+
+
+def morphology_summary(model) -> list[str]:
+    """What the morphology becomes in NEURON (soma convention, attachments, warnings)."""
+    try:
+        from cellsweep.cells.morphology_check import topology_report
+    except ImportError:
+        return []
+    return topology_report(model.cell.morphology)
+
+
+def plan_summary(plan) -> str:
+    if hasattr(plan, "points"):
+        return f"{plan.sweep.design} design, {plan.n_points} points"
+    spec = plan.spec
+    return (f"{spec.algorithm}, {spec.offspring_size} offspring x {spec.max_generations} "
+            f"generations ({plan.expected_evaluations} evaluations)")
+
+
+def read_params_file(path) -> dict:
+    """A parameter set from a file: the output of ``cellsweep best`` (YAML or JSON: a list of
+    sets, the first is taken, or one set), a plain {name: value} mapping, or a CSV whose first
+    row (after the header) is taken."""
+    import csv
+    import json
+
+    import yaml
+
+    path = Path(path)
+    where = f"--params {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageProblem(f"{where}: cannot read ({exc.strerror or exc})") from None
+    if path.suffix.lower() == ".csv":
+        rows = [r for r in csv.DictReader(text.splitlines())]
+        if not rows:
+            raise UsageProblem(f"{where}: expected a header row and one row of values")
+        data = rows[0]
+    else:
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise UsageProblem(f"{where}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
+                               f" ({str(exc).splitlines()[0]})") from None
+        if isinstance(data, list):
+            if not data:
+                raise UsageProblem(f"{where}: an empty list; expected a parameter set")
+            data = data[0]
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            data = data["parameters"]
+    if not isinstance(data, dict) or not data:
+        raise UsageProblem(f"{where}: expected a mapping of parameter names to numbers, or the "
+                           "output of cellsweep best")
+    out = {}
+    for name, value in data.items():
+        if name in ("eval_id", "total_score", "status", "generation", "attempt", "worker",
+                    "t_start", "t_end", "nseg") or str(name).startswith(("score.", "time.")):
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            if path.suffix.lower() == ".csv":
+                continue                  # a results row's text columns (message, host)
+            raise UsageProblem(f"{where}: {name}: expected a number, found {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UsageProblem(f"{where}: {name}: expected a finite number, found {value!r}")
+        out[str(name)] = number
+    return out
 
 
 @main.command()
@@ -98,11 +183,18 @@ def validate(config):
                    "or the middle of their bounds.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Where to write the trace plot (PNG). Default: results/<config>_traces.png")
+@click.option("--params", "params_file", type=click.Path(dir_okay=False), default=None,
+              help="A parameter set from a file: the output of 'cellsweep best' (YAML or "
+                   "JSON), a {name: value} mapping, or a CSV (its first row). --set overrides it.")
 @click.option("--no-plot", is_flag=True, help="Do not write a trace plot.")
-def evaluate(config, sets, plot_path, no_plot):
+def evaluate(config, sets, plot_path, params_file, no_plot):
     """Evaluate one parameter set and print its features and scores."""
-    overrides = parse_sets(sets)
+    from cellsweep.launch.checks import check_before_run
+
+    overrides = read_params_file(params_file) if params_file else {}
+    overrides.update(parse_sets(sets))
     model, _ = _load(config, extra=tuple(overrides))
+    check_before_run(model)
     if not no_plot:
         plot_path = check_output_path(
             Path(plot_path) if plot_path else Path("results") / f"{Path(config).stem}_traces.png",
@@ -163,21 +255,29 @@ def format_evaluation(model, result) -> str:
 @click.option("--restart", is_flag=True,
               help="Discard an existing output for this config and start over.")
 def run(config, output, workers, backend, restart):
-    """Run a sweep campaign into one resumable HDF5 file (rerun the same command to resume)."""
+    """Run the config's campaign (a sweep or an optimisation) into one resumable HDF5 file;
+    rerun the same command to resume."""
     from cellsweep.launch.run import main_run
 
     main_run(config, output, workers, backend, restart)
 
 
 def _results_path(path) -> Path:
-    from cellsweep.sweep.results import is_results_file
-    from cellsweep.sweep.store import paths
+    """A results file a reader can open: the HDF5 file, or the journal of a campaign that has
+    not written it yet; anything else is refused with what it is."""
+    from cellsweep.sweep.store import FormatError, ResultsFile, paths
 
     path = Path(path)
-    if not path.exists() and not paths(path)[0].exists():
+    journal = paths(path)[0]
+    if not path.exists() and not journal.exists():
         raise UsageProblem(f"{path}: no such results file")
-    if path.exists() and not is_results_file(path) and not paths(path)[0].exists():
-        raise UsageProblem(f"{path}: not a cellsweep results file")
+    if path.is_dir():
+        raise UsageProblem(f"{path}: is a directory; expected a results file (.h5)")
+    if path.exists() and not journal.exists():
+        try:
+            ResultsFile(path, attempts=3)
+        except FormatError as exc:
+            raise UsageProblem(str(exc)) from None
     return path
 
 
@@ -243,7 +343,7 @@ def plot(results, out_dir, points, config):
 def campaign_model(path: Path, config=None, required: bool = True, extra=()):
     """The model of the config that produced a results file (checked by its signature)."""
     from cellsweep.cells.loader import load_model
-    from cellsweep.sweep.campaign import campaign_signature
+    from cellsweep.sweep.engine import campaign_signature
     from cellsweep.sweep.results import metadata
 
     meta = metadata(path)

@@ -1,8 +1,51 @@
-"""PNG plots for people: traces of an evaluation (more plots join as campaigns arrive)."""
+"""PNG plots for people: traces of an evaluation, a sweep's responses, an optimisation's
+progress. Axes carry units; curves of stored traces carry the point's parameter values."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from cellsweep.sweep.store import ResultsFile
+
+# units of recorded variables that are not a mechanism's own (those show their name only)
+_VARIABLE_UNITS = {"v": "mV", **{f"i{ion}": "mA/cm2" for ion in ("na", "k", "ca", "cl")},
+                   **{f"{ion}{side}": "mM" for ion in ("na", "k", "ca", "cl") for side in "io"},
+                   **{f"e{ion}": "mV" for ion in ("na", "k", "ca", "cl")}}
+
+
+def variable_label(variable: str) -> str:
+    units = _VARIABLE_UNITS.get(variable, "")
+    return f"{variable} ({units})" if units else variable
+
+
+def _labeller(f: ResultsFile):
+    """name -> "name (units)" for the parameters and features of a results file."""
+    units = dict(zip(f.param_names, f.param_units))
+    units.update(zip(f.feature_names, f.feature_units))
+
+    def label(name: str) -> str:
+        u = units.get(name, "")
+        return f"{name} ({u})" if u and u != "constant" else name
+    return label
+
+
+def _point_label(pid: int, by_id, params, f: ResultsFile) -> str:
+    """"point 3: gbar_na_t.somatic=0.1 S/cm2, step.stim.amp_nA=0.3 nA"."""
+    if pid not in by_id.index:
+        return f"point {pid}"
+    units = dict(zip(f.param_names, f.param_units))
+    shown = [f"{p}={by_id.loc[pid, p]:.4g}" + (f" {units[p]}" if units.get(p) else "")
+             for p in params[:4]]
+    return f"point {pid}: " + ", ".join(shown) + (" ..." if len(params) > 4 else "")
+
+
+def _recording_axis(model, protocol: str, recording: str) -> str:
+    if model is not None:
+        for p in model.protocols:
+            for r in p.recordings:
+                if p.name == protocol and r.name == recording:
+                    return variable_label(r.variable)
+    return ""
 
 
 def _pyplot():
@@ -26,7 +69,8 @@ def plot_traces(model, result, path: Path) -> Path:
             ax.plot(t, v, lw=0.8, label=f"{rec.name} ({rec.variable})")
         ax.axvspan(*protocol.window_ms, color="0.92", zorder=0)
         ax.set_title(protocol.name, fontsize=9, loc="left")
-        ax.set_ylabel("mV" if all(r.variable == "v" for r in protocol.recordings) else "")
+        variables = {r.variable for r in protocol.recordings}
+        ax.set_ylabel(variable_label(variables.pop()) if len(variables) == 1 else "")
         ax.legend(fontsize=7, loc="upper right", frameon=False)
     axes[-1, 0].set_xlabel("time (ms)")
     fig.suptitle(f"{model.cell.name}: status {result.status}, total score "
@@ -48,18 +92,14 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     Returns the PNG paths written."""
     import numpy as np
 
-    from cellsweep.sweep import results
-
     plt = _pyplot()
-    meta = results.metadata(results_path)
-    if meta.get("kind") == "optimise":
-        return plot_optimisation(results_path, out_dir, model=model)
-    frame = results.load(results_path)
-    import h5py
-
-    with h5py.File(results_path, "r", locking=False) as f:
-        params = [n.decode() if isinstance(n, bytes) else n for n in f["parameters"].attrs["names"]]
-        features = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
+    f = ResultsFile(results_path)
+    if f.kind == "optimise":
+        return plot_optimisation(f, out_dir, model=model)
+    meta = f.metadata()
+    frame = f.frame()
+    params, features = f.param_names, f.feature_names
+    label = _labeller(f)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -77,7 +117,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
             if len(bad):
                 ax.plot(bad[x], np.zeros(len(bad)), "x", color="red", label="failed")
             ax.set_title(name, fontsize=7)
-            ax.set_xlabel(x, fontsize=7)
+            ax.set_xlabel(label(x), fontsize=7)
             ax.tick_params(labelsize=6)
         for ax in axes.ravel()[len(shown):]:
             ax.axis("off")
@@ -96,12 +136,12 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
             ax.set_xticks(np.arange(len(xs)) + 0.5, [f"{v:.3g}" for v in xs], fontsize=5,
                           rotation=90)
             ax.set_yticks(np.arange(len(ys)) + 0.5, [f"{v:.3g}" for v in ys], fontsize=5)
-            ax.set_title(feat, fontsize=7)
+            ax.set_title(label(feat), fontsize=7)
             fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=5)
         for ax in axes.ravel()[len(shown):]:
             ax.axis("off")
-        fig.supxlabel(params[0], fontsize=8)
-        fig.supylabel(params[1], fontsize=8)
+        fig.supxlabel(label(params[0]), fontsize=8)
+        fig.supylabel(label(params[1]), fontsize=8)
         name = "heatmaps.png"
     else:
         pshown, fshown = params[:6], shown[:6]
@@ -114,9 +154,9 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
                 ax.plot(ok[par], ok[feat], ".", ms=2, alpha=0.6)
                 ax.tick_params(labelsize=5)
                 if i == len(fshown) - 1:
-                    ax.set_xlabel(par, fontsize=6)
+                    ax.set_xlabel(label(par), fontsize=6)
                 if j == 0:
-                    ax.set_ylabel(feat, fontsize=6)
+                    ax.set_ylabel(label(feat), fontsize=6)
         name = "scatter_matrix.png"
     fig.suptitle(f"{Path(results_path).name}: {len(ok)} ok, {len(bad)} failed", fontsize=9)
     fig.tight_layout()
@@ -124,14 +164,16 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     plt.close(fig)
     written.append(out_dir / name)
     if points:
-        stored = results.traces(results_path, points)
+        stored = f.traces(points)
         if stored:
+            by_id = frame.set_index("eval_id")
             fig, axes = plt.subplots(len(stored), 1, figsize=(9, 2.3 * len(stored) + 0.5),
                                      squeeze=False)
             for ax, ((protocol, recording), (t, values)) in zip(axes[:, 0], stored.items()):
                 for pid, trace in zip(sorted(points), values):
-                    ax.plot(t, trace, lw=0.8, label=f"point {pid}")
+                    ax.plot(t, trace, lw=0.8, label=_point_label(pid, by_id, params, f))
                 ax.set_title(f"{protocol} / {recording}", fontsize=8, loc="left")
+                ax.set_ylabel(_recording_axis(model, protocol, recording), fontsize=7)
                 ax.legend(fontsize=6, frameon=False)
             axes[-1, 0].set_xlabel("time (ms)")
             fig.tight_layout()
@@ -141,24 +183,22 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     return written
 
 
-def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
+def plot_optimisation(results, out_dir, model=None) -> list[Path]:
     """Convergence, Pareto front (two objectives), hall-of-fame parameters and, given the
-    model, the best parameter set's traces."""
-    import h5py
+    model, the best parameter set's traces. ``results``: a path or a ``ResultsFile``."""
     import numpy as np
 
-    from cellsweep.sweep import results
-
     plt = _pyplot()
+    f = results if isinstance(results, ResultsFile) else ResultsFile(results)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = results.load(results_path)
+    frame = f.frame()
     ok = frame[frame["status"] == "ok"]
     written = []
-    with h5py.File(results_path, "r", locking=False) as f:
-        names = [n.decode() if isinstance(n, bytes) else n for n in f["parameters"].attrs["names"]]
-        features = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
-        hof = f["optimisation/hall_of_fame/parameters"][:] if "optimisation" in f else None
+    names, features = f.param_names, f.feature_names
+    label = _labeller(f)
+    opt = f.optimisation()
+    hof = opt["hall_of_fame"]["parameters"] if opt and "hall_of_fame" in opt else None
 
     by_gen = ok.groupby("generation")["total_score"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -205,7 +245,7 @@ def plot_optimisation(results_path, out_dir, model=None) -> list[Path]:
                 len(ok)), ok[name], ".", color="0.8", ms=2)
             ax.plot(np.full(len(hof), 0.5), hof[:, j], "o", color="C3", ms=4)
             ax.set_xticks([])
-            ax.set_title(name, fontsize=7)
+            ax.set_title(label(name), fontsize=7)
             ax.tick_params(labelsize=6)
         fig.suptitle("hall of fame (red) among all evaluations", fontsize=8)
         fig.tight_layout()

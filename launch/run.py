@@ -12,11 +12,11 @@ import sys
 
 import click
 
-from cellsweep.cells.errors import ConfigError, FrameworkError
-from cellsweep.cells.config import display_path
-from cellsweep.cells.mechanisms import build as build_mechanisms
-from cellsweep.cells.schema import load_yaml
+from cellsweep.cells.errors import FrameworkError
+from cellsweep.cells.schema import ConfigSource
 from cellsweep.launch.backends import ProcessExecutor, SerialExecutor, StopFlag
+from cellsweep.launch.checks import check_before_run
+from cellsweep.launch.campaigns import kind_of
 from cellsweep.launch.supervisor import Limits
 from cellsweep.sweep.progress import Progress
 
@@ -29,37 +29,20 @@ def limits_of(plan) -> Limits:
                   recycle_after=r.recycle_after, max_rss_mb=r.max_rss_mb)
 
 
-def campaign_module(config):
-    """``sweep.campaign`` or ``optimise.campaign``, from the config's ``sweep:``/``optimise:``."""
-    data = load_yaml(config)
-    kinds = [k for k in ("sweep", "optimise") if k in data]
-    if len(kinds) != 1:
-        raise ConfigError([f"{display_path(config)}: "
-                           + ("has both sweep: and optimise:; a config describes one campaign"
-                              if kinds else "needs a sweep: or an optimise: section to run")])
-    if kinds[0] == "sweep":
-        from cellsweep.sweep import campaign
-    else:
-        from cellsweep.optimise import campaign
-    return campaign
-
-
-def describe(plan, store) -> str:
-    done = store.n_done
-    if hasattr(plan, "sweep"):
-        return f"{plan.sweep.design} sweep of {plan.n_points} points, {done} already done"
-    spec = plan.spec
-    return (f"{spec.algorithm} optimisation, {spec.offspring_size} offspring x "
-            f"{spec.max_generations} generations, seed {spec.seed}, {done} evaluations journaled")
+def prepare(config, output=None, workers=None):
+    """The config read once, its kind found, and every check ``validate`` makes passed:
+    ``(kind, plan)``; nothing written."""
+    source = ConfigSource.read(config)
+    kind = kind_of(source)
+    plan = kind.prepare(source, output=output, workers=workers)
+    check_before_run(plan.model)
+    return kind, plan
 
 
 def _prepare(config, output, workers, restart, extra_versions=None):
-    campaign = campaign_module(config)
-    plan = campaign.prepare(config, output=output, workers=workers)
-    if plan.model.cell.mechanisms_dir is not None:
-        build_mechanisms(plan.model.cell.mechanisms_dir)
-    store = campaign.open_store(plan, restart=restart, extra_versions=extra_versions)
-    return campaign, plan, store
+    kind, plan = prepare(config, output, workers)
+    store = kind.open_store(plan, restart=restart, extra_versions=extra_versions)
+    return kind, plan, store
 
 
 def run_local(config, output, workers, backend, restart) -> int:
@@ -110,7 +93,7 @@ def run_mpi(config, output, workers, restart) -> int:
 
 def drive(campaign, plan, store, executor, stop, workers_text: str) -> int:
     """Run the campaign on an executor, always release the workers, and report."""
-    click.echo(f"{plan.config_path}: {describe(plan, store)}; {workers_text} "
+    click.echo(f"{plan.config_path}: {campaign.describe(plan, store)}; {workers_text} "
                f"-> {plan.run.output}", err=True)
     try:
         summary = campaign.run(plan, executor, stop, store,

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
+from cellsweep.sweep.batch import stamp
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -158,10 +160,8 @@ class Supervisor:
         if task["attempt"] < self.limits.max_attempts:
             self.assign({**task, "attempt": task["attempt"] + 1})
             return None
-        record = self.evaluator.failure_record(task, status, message)
-        record.update(worker=self.index, host=os.uname().nodename, t_start=self.wall_start,
-                      t_end=time.time())
-        return record
+        return stamp(self.evaluator.failure_record(task, status, message), self.index,
+                     self.wall_start)
 
 
 def wait_any(supervisors, timeout: float) -> None:

@@ -22,12 +22,12 @@ import numpy as np
 from cellsweep.cells.config import display_path
 from cellsweep.cells.errors import ConfigError, FrameworkError
 from cellsweep.cells.loader import load_model
-from cellsweep.cells.schema import Problems, Section, load_yaml
+from cellsweep.cells.schema import ConfigSource, Problems, Section, as_source
 from cellsweep.optimise.config import OptimiseSpec, read_optimise
 from cellsweep.optimise.evaluator import ModelEvaluator, is_evaluation
-from cellsweep.sweep import campaign as sweep_campaign
+from cellsweep.sweep import engine
 from cellsweep.sweep import store as St
-from cellsweep.sweep.campaign import RunSettings, Summary, read_run
+from cellsweep.sweep.engine import Plan, Summary
 from cellsweep.sweep.tasks import PointEvaluator
 
 
@@ -40,16 +40,8 @@ class ReplayMismatch(FrameworkError):
 
 
 @dataclass
-class OptimisePlan:
-    config_path: Path
-    config_text: str
-    data: dict
-    model: object
-    spec: OptimiseSpec
-    run: RunSettings
-    evaluator: PointEvaluator
-    signature: str
-    signature_data: dict
+class OptimisePlan(Plan):
+    spec: OptimiseSpec = None
 
     @property
     def expected_evaluations(self) -> int:
@@ -57,43 +49,51 @@ class OptimisePlan:
         return self.spec.offspring_size * self.spec.max_generations + extra
 
 
-def prepare(config_path, output=None, workers=None) -> OptimisePlan:
-    """Read and validate an optimisation config completely; no file is written."""
-    config_path = Path(config_path)
-    data = load_yaml(config_path)
+def prepare(config, output=None, workers=None) -> OptimisePlan:
+    """Read and validate an optimisation config completely (a path or a ``ConfigSource``);
+    no file is written."""
+    source: ConfigSource = as_source(config)
+    config_path = source.path
+    data = source.data
     problems = Problems(display_path(config_path))
     try:
-        model, data = load_model(config_path)
+        model, data = load_model(source)
     except ConfigError as exc:
         model = None
-        problems.items.extend(exc.problems)
+        problems.extend(exc)
     spec = read_optimise(Section(data.get("optimise"), "optimise", problems), model)
-    run = read_run(Section(data.get("run"), "run", problems), config_path.parent, output,
-                   workers, default_name=f"{config_path.stem}.h5")
+    run = engine.read_run(Section(data.get("run"), "run", problems), config_path.parent, output,
+                          workers, default_name=f"{config_path.stem}.h5")
+    engine.check_traces(model, run, problems)
     problems.raise_if_any()
     names = tuple(p.name for p in model.free_parameters)
-    signature, canonical = sweep_campaign.campaign_signature(data, model)
-    return OptimisePlan(config_path=config_path,
-                        config_text=config_path.read_text(encoding="utf-8"), data=data,
-                        model=model, spec=spec, run=run,
+    signature, canonical = engine.campaign_signature(data, model)
+    return OptimisePlan(source=source, model=model, run=run,
                         evaluator=PointEvaluator(model=model, param_names=names,
                                                  trace_dt_ms=run.trace_dt_ms),
-                        signature=signature, signature_data=canonical)
+                        signature=signature, signature_data=canonical, spec=spec)
 
 
 def open_store(plan: OptimisePlan, restart: bool = False, extra_versions=None):
     names = plan.evaluator.param_names
     layout = St.Layout(kind="optimise", param_names=names,
-                       param_units=("",) * len(names),
+                       param_units=tuple(engine.param_units(plan.model, names)),
                        feature_names=tuple(f.name for f in plan.model.features),
-                       feature_units=tuple(sweep_campaign.feature_units(plan.model)),
+                       feature_units=tuple(engine.feature_units(plan.model)),
                        n_rows=plan.expected_evaluations,
                        traces=tuple(plan.evaluator.trace_layout()),
-                       columns=(("generation", -1),))
+                       columns=(("generation", -1),), fixed_rows=False)
     attrs = {"algorithm": plan.spec.algorithm, "seed": plan.spec.seed,
              "offspring_size": plan.spec.offspring_size,
              "max_generations": plan.spec.max_generations}
-    return sweep_campaign.open_results(plan, layout, None, attrs, restart, extra_versions)
+    return engine.open_store(plan, layout, None, attrs, restart, extra_versions)
+
+
+def describe(plan: OptimisePlan, store) -> str:
+    spec = plan.spec
+    return (f"{spec.algorithm} optimisation, {spec.offspring_size} offspring x "
+            f"{spec.max_generations} generations, seed {spec.seed}, {store.n_done} evaluations "
+            "journaled")
 
 
 class CampaignMap:
@@ -185,8 +185,8 @@ def run(plan: OptimisePlan, executor, stop, store, progress=None) -> Summary:
     except Stopped:
         complete = False
     finally:
-        writer = _final_writer(plan, evaluator, mapper, outcome) if complete else None
-        store.finish(complete=complete, write_extra=writer)
+        groups = final_groups(evaluator, mapper, outcome) if complete else None
+        store.finish(complete=complete, groups=groups)
         if progress is not None:
             progress.close()
     return Summary(output=plan.run.output, total=store.n_done, counts=store.status_counts(),
@@ -194,42 +194,41 @@ def run(plan: OptimisePlan, executor, stop, store, progress=None) -> Summary:
                    elapsed_s=time.monotonic() - start, ran=mapper.evaluated)
 
 
-def _final_writer(plan, evaluator, mapper, outcome):
-    """What a finished optimisation adds to its file: statistics, hall of fame, population,
-    Pareto front (the non-dominated evaluations of the whole run)."""
+def final_groups(evaluator, mapper, outcome) -> dict:
+    """What a finished optimisation adds to its file, as plain data (the store writes it):
+    statistics, hall of fame, final population, and the Pareto front (the non-dominated
+    evaluations of the whole run)."""
     population, hof, logbook, _history = outcome
-    names = evaluator.param_names
+    names = list(evaluator.param_names)
     table = mapper.store.table()
     table = table.take(np.argsort(table.ids, kind="stable"))
+    named = {"parameters": {"names": names}}
 
-    def individuals(group, inds):
-        ids = [mapper.by_params.get(tuple(ind), -1) for ind in inds]
+    def individuals(inds) -> dict:
         params = [[evaluator.to_params(ind)[n] for n in names] for ind in inds]
-        group.create_dataset("eval_id", data=np.array(ids, dtype="i8"))
-        group.create_dataset("parameters", data=np.array(params, dtype=float).reshape(-1, len(names)))
-        group.create_dataset("scores", data=np.array([list(ind.fitness.values) for ind in inds],
-                                                     dtype=float))
-        group["parameters"].attrs["names"] = list(names)
+        return {"eval_id": np.array([mapper.by_params.get(tuple(ind), -1) for ind in inds],
+                                    dtype="i8"),
+                "parameters": np.array(params, dtype=float).reshape(-1, len(names)),
+                "scores": np.array([list(ind.fitness.values) for ind in inds], dtype=float),
+                "dataset_attrs": named}
 
-    def write(f):
-        g = f.create_group("optimisation")
-        generations = table.arrays.get("generation", np.zeros(0, dtype=int))
-        g.attrs["generations"] = int(generations.max()) if generations.size else 0
-        log = g.create_group("logbook")
-        for key in ("gen", "nevals", "avg", "std", "min", "max"):
-            values = logbook.select(key)
-            if values and values[0] is not None:
-                log.create_dataset(key, data=np.asarray(values, dtype=float))
-        individuals(g.create_group("hall_of_fame"), list(hof))
-        individuals(g.create_group("final_population"), list(population))
-        ok = table.take(table.arrays["status"] == 0)
-        front = ok.take(np.array(pareto_indices(ok.arrays["scores"]), dtype=int))
-        pf = g.create_group("pareto_front")
-        pf.create_dataset("eval_id", data=np.asarray(front.ids, dtype="i8"))
-        pf.create_dataset("scores", data=np.asarray(front.arrays["scores"], dtype=float))
-        pf.create_dataset("parameters", data=np.asarray(front.arrays["params"], dtype=float))
-        pf["parameters"].attrs["names"] = list(names)
-    return write
+    generations = table.arrays.get("generation", np.zeros(0, dtype=int))
+    logbook_data = {}
+    for key in ("gen", "nevals", "avg", "std", "min", "max"):
+        values = logbook.select(key)
+        if values and values[0] is not None:
+            logbook_data[key] = np.asarray(values, dtype=float)
+    ok = table.take(table.arrays["status"] == 0)
+    front = ok.take(np.array(pareto_indices(ok.arrays["scores"]), dtype=int))
+    return {"optimisation": {
+        "attrs": {"generations": int(generations.max()) if generations.size else 0},
+        "logbook": logbook_data,
+        "hall_of_fame": individuals(list(hof)),
+        "final_population": individuals(list(population)),
+        "pareto_front": {"eval_id": np.asarray(front.ids, dtype="i8"),
+                         "scores": np.asarray(front.arrays["scores"], dtype=float),
+                         "parameters": np.asarray(front.arrays["params"], dtype=float),
+                         "dataset_attrs": named}}}
 
 
 def pareto_indices(scores: np.ndarray) -> list[int]:
@@ -240,3 +239,16 @@ def pareto_indices(scores: np.ndarray) -> list[int]:
         if not dominated:
             keep.append(i)
     return keep
+
+
+class OptimiseCampaign:
+    """The optimisation kind of campaign (``engine.CampaignKind``)."""
+
+    name = "optimise"
+    prepare = staticmethod(prepare)
+    open_store = staticmethod(open_store)
+    run = staticmethod(run)
+    describe = staticmethod(describe)
+
+
+KIND = OptimiseCampaign()

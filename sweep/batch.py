@@ -20,7 +20,10 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
+import time
 import zlib
+from typing import TypedDict
 
 import numpy as np
 
@@ -36,6 +39,36 @@ MATRICES = ("params", "features", "scores", "timings")
 _STRINGS = ("message", "host")
 _KNOWN = set(SCALARS) | set(MATRICES) | set(_STRINGS) | {"traces", "k"}
 EXTRA_FILL = -1                         # extra integer columns (e.g. an optimisation's generation)
+_HOST = os.uname().nodename
+
+
+class EvaluationRecord(TypedDict, total=False):
+    """One finished evaluation as an evaluation process returns it (``PointEvaluator``), before
+    it joins a ``RecordBatch``; ``stamp`` adds who ran it and when."""
+
+    id: int
+    attempt: int
+    status: str                 # a key of STATUS_CODES
+    message: str
+    params: list                # in the results file's column order
+    features: list
+    scores: list
+    timings: dict               # part -> seconds (TIMINGS)
+    nseg: int
+    traces: dict                # "protocol.recording" -> float32 array
+    worker: int
+    host: str
+    t_start: float              # seconds since the epoch
+    t_end: float
+    generation: int             # extra integer columns a campaign kind adds
+
+
+def stamp(record: EvaluationRecord, worker: int, t_start: float,
+          t_end: float | None = None) -> EvaluationRecord:
+    """Mark a record with the worker and host that produced it and its wall-clock times."""
+    record.update(worker=worker, host=_HOST, t_start=t_start,
+                  t_end=time.time() if t_end is None else t_end)
+    return record
 
 
 class RecordBatch:

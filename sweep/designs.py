@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsweep.cells.schema import REQUIRED, Section, check_bounds, check_number
+from cellsweep.cells.schema import REQUIRED, Section, check_bounds, check_number, join_path
 
 DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
 SPACE_FILLING = ("random", "latin_hypercube", "sobol")
@@ -54,6 +54,30 @@ class SweepSpec:
     @property
     def names(self) -> list[str]:
         return [a.name for a in self.axes]
+
+
+def declared_axes(raw, base_dir: Path) -> dict:
+    """{axis name: where it is written} of a raw ``sweep:`` mapping, before it is validated:
+    the model is validated once with these names as its extra parameters. Anything malformed
+    is left to ``read_sweep`` to report."""
+    if not isinstance(raw, dict):
+        return {}
+    if raw.get("design") == "csv":
+        name = raw.get("file")
+        if not isinstance(name, str):
+            return {}
+        try:
+            with open(Path(base_dir) / name, newline="", encoding="utf-8") as fh:
+                header = next((r for r in csv.reader(fh)
+                               if r and not r[0].lstrip().startswith("#")), [])
+        except (OSError, UnicodeDecodeError):
+            return {}
+        return {h.strip(): f"sweep.file column {h.strip()!r}" for h in header if h.strip()}
+    params = raw.get("parameters")
+    if not isinstance(params, dict):
+        return {}
+    return {name: join_path("sweep.parameters", name) for name in params
+            if isinstance(name, str)}
 
 
 def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | None:

@@ -1,13 +1,11 @@
-"""Reading results back: a pandas table, live status, CSV/SQLite export.
+"""Reading results back: a pandas table, live status, the best sets, CSV/SQLite export.
 
-While a campaign runs its journal is the freshest record and the HDF5 file is rewritten every few
-seconds; readers therefore open the HDF5 file without HDF5's lock (``locking=False``) and retry a
-read that races with a write. ``status`` reads the journal when there is one.
+Everything here reads through the results file's owner (``sweep.store``): ``ResultsFile`` for
+the HDF5 file, ``read_journal`` for what a running or stopped campaign has committed since.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -17,159 +15,90 @@ import numpy as np
 from cellsweep.sweep import store as St
 
 
-def _open(path: Path, attempts: int = 20):
-    import h5py
-
-    last = None
-    for _ in range(attempts):
-        try:
-            return h5py.File(path, "r", locking=False)
-        except OSError as exc:   # mid-rewrite by the running campaign: try again shortly
-            last = exc
-            time.sleep(0.1)
-    raise OSError(f"{path}: cannot open the results file ({last})")
-
-
-def is_results_file(path: Path) -> bool:
-    try:
-        with _open(Path(path), attempts=1) as f:
-            return f.attrs.get("format") == St.FORMAT
-    except OSError:
-        return False
+def is_results_file(path) -> bool:
+    return St.is_results_file(path)
 
 
 def load(path, include_pending: bool = False):
     """One row per evaluation: parameters, features, ``score.<feature>``, status and timings."""
-    import pandas as pd
-
-    path = Path(path)
-    for attempt in range(20):
-        try:
-            with _open(path) as f:
-                status = f["status"][:]
-                keep = np.ones(status.shape, bool) if include_pending else status >= 0
-                data = {"eval_id": f["eval_id"][:][keep]}
-                if "generation" in f:
-                    data["generation"] = f["generation"][:][keep]
-                for name, column in zip(_names(f["parameters"]), f["parameters"][:][keep].T):
-                    data[name] = column
-                for name, column in zip(_names(f["features"]), f["features"][:][keep].T):
-                    data[name] = column
-                for name, column in zip(_names(f["scores"]), f["scores"][:][keep].T):
-                    data[f"score.{name}"] = column
-                data["total_score"] = f["total_score"][:][keep]
-                data["status"] = [St.STATUS_NAMES[int(c)] for c in status[keep]]
-                data["message"] = [m.decode() for m in f["message"][:][keep]]
-                data["attempt"] = f["attempt"][:][keep]
-                for name, column in zip(St.TIMINGS, f["timings"][:][keep].T):
-                    data[f"time.{name}_s"] = column
-                data["worker"] = f["worker"][:][keep]
-                data["host"] = [h.decode() for h in f["host"][:][keep]]
-                data["t_start"] = f["t_start"][:][keep]
-                data["t_end"] = f["t_end"][:][keep]
-                data["nseg"] = f["nseg"][:][keep]
-            return pd.DataFrame(data)
-        except (OSError, KeyError) as exc:
-            if attempt == 19:
-                raise OSError(f"{path}: cannot read results ({exc})") from None
-            time.sleep(0.1)
-
-
-def _names(dataset) -> list[str]:
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in dataset.attrs["names"]]
+    return St.ResultsFile(path).frame(include_pending)
 
 
 def traces(path, eval_ids) -> dict:
     """Stored traces of the given points: {(protocol, recording): (t, array[len(ids), samples])}."""
-    out = {}
-    with _open(Path(path)) as f:
-        if "traces" not in f:
-            return out
-        ids = sorted(int(i) for i in eval_ids)
-        for protocol in f["traces"]:
-            for recording in f["traces"][protocol]:
-                d = f["traces"][protocol][recording]
-                t = np.arange(d.shape[1]) * float(d.attrs["dt_ms"])
-                out[(protocol, recording)] = (t, d[ids, :])
-    return out
+    return St.ResultsFile(path).traces(eval_ids)
 
 
 def status(path) -> dict:
-    """done / failed / pending counts, rate and ETA: from the journal while running."""
+    """done / failed / pending counts, rate and ETA: from the journal while a campaign runs
+    or after it stopped, from the HDF5 file once it is complete.
+
+    The rate is evaluations per second of the campaign's wall time: while a run is going, of
+    that run since it started; otherwise over all its runs (a stopped or complete campaign)."""
     path = Path(path)
     meta, results, dropped, _end = St.read_journal(path)
+    running = False
     if meta is not None:
         total = int(meta.get("n_rows", 0))
-        by_id = {i: {"status": name} for i, name in zip(results.ids.tolist(),
-                                                        results.status_names())}
-        ends = results.arrays["t_end"].tolist()
-        running = True
+        ids, names = results.ids, results.status_names()
+        _, first = np.unique(ids, return_index=True)
+        counts: dict = {}
+        for i in first.tolist():
+            counts[names[i]] = counts.get(names[i], 0) + 1
+        runs = meta.get("runs", [])
+        running = St.lock_held(path)
+        ends = results.arrays["t_end"]
         complete = False
     else:
-        with _open(path) as f:
-            codes = f["status"][:]
-            total = int(f.attrs.get("n_rows", codes.size))
-            complete = bool(f.attrs.get("complete", False))
-            ends = f["t_end"][:][codes >= 0].tolist()
-            by_id = {i: {"status": St.STATUS_NAMES[int(c)]} for i, c in enumerate(codes) if c >= 0}
-        running = False
-    counts: dict = {}
-    for r in by_id.values():
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    done = len(by_id)
-    ends = sorted(e for e in ends if e == e)
-    recent = ends[-200:]
-    rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and \
-        recent[-1] > recent[0] else math.nan
-    eta = (total - done) / rate if rate == rate and rate > 0 else math.nan
-    return {"total": total, "done": done, "pending": total - done,
+        f = St.ResultsFile(path)
+        total, counts, complete = f.n_rows, f.status_counts(), f.complete
+        runs = _json_list(f.attrs.get("runs"))
+        ends = f.column("t_end")[f.done()]
+    done = sum(counts.values())
+    if running and runs:
+        current = runs[-1]
+        wall = time.time() - current["started"]
+        rate = current["evaluated"] / wall if wall > 0 and current["evaluated"] else math.nan
+    else:
+        rate = St.runs_rate(runs) if runs else math.nan
+    eta = (total - done) / rate if running and rate == rate and rate > 0 else math.nan
+    finite = ends[np.isfinite(ends)] if len(ends) else ends
+    return {"total": total, "done": done, "pending": max(0, total - done),
             "failed": done - counts.get("ok", 0), "counts": counts, "rate_per_s": rate,
-            "eta_s": eta, "running": running and _lock_held(path), "complete": complete,
-            "last_result_age_s": time.time() - ends[-1] if ends else math.nan,
+            "eta_s": eta, "running": running, "complete": complete, "runs": len(runs),
+            "last_result_age_s": time.time() - float(finite.max()) if finite.size else math.nan,
             "torn_journal_lines": dropped}
 
 
-def _lock_held(path: Path) -> bool:
-    import fcntl
+def _json_list(text) -> list:
+    import json
 
-    _, lock = St.paths(path)
-    if not lock.exists():
-        return False
     try:
-        with open(lock, "r") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
-    except OSError:
-        return False
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def best(path, n: int = 1) -> list[dict]:
     """The ``n`` best parameter sets: an optimisation's hall of fame when it finished, else the
     ``ok`` evaluations with the lowest total score."""
-    path = Path(path)
-    with _open(path) as f:
-        names = _names(f["parameters"])
-        if "optimisation/hall_of_fame" in f:
-            g = f["optimisation/hall_of_fame"]
-            ids, params, scores = g["eval_id"][:], g["parameters"][:], g["scores"][:]
-            return [{"eval_id": int(i), "total_score": float(np.sum(sc)),
-                     "parameters": {k: float(v) for k, v in zip(names, row)}}
-                    for i, row, sc in list(zip(ids, params, scores))[:n]]
-    frame = load(path)
+    f = St.ResultsFile(path)
+    names = f.param_names
+    opt = f.optimisation()
+    if opt is not None and "hall_of_fame" in opt:
+        g = opt["hall_of_fame"]
+        return [{"eval_id": int(i), "total_score": float(np.sum(sc)),
+                 "parameters": {k: float(v) for k, v in zip(names, row)}}
+                for i, row, sc in list(zip(g["eval_id"], g["parameters"], g["scores"]))[:n]]
+    frame = f.frame()
     frame = frame[frame["status"] == "ok"].sort_values(["total_score", "eval_id"]).head(n)
     return [{"eval_id": int(row["eval_id"]), "total_score": float(row["total_score"]),
              "parameters": {k: float(row[k]) for k in names}} for _, row in frame.iterrows()]
 
 
 def metadata(path) -> dict:
-    with _open(Path(path)) as f:
-        out = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    out["versions"] = json.loads(out.get("versions", "{}"))
-    return out
+    return St.ResultsFile(path).metadata()
 
 
 def export(path, csv=None, sqlite=None, table: str = "results") -> int:

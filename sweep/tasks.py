@@ -14,6 +14,7 @@ import numpy as np
 
 from cellsweep.cells.evaluate import evaluate
 from cellsweep.cells.spec import ModelSpec
+from cellsweep.sweep.batch import EvaluationRecord
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class PointEvaluator:
     def feature_names(self) -> list[str]:
         return [f.name for f in self.model.features]
 
-    def __call__(self, task: dict) -> dict:
+    def __call__(self, task: dict) -> EvaluationRecord:
         result = evaluate(self.model, task["params"], traces=self.trace_dt_ms is not None)
         record = {
             "id": task["id"], "attempt": task.get("attempt", 1), "status": result.status,
@@ -41,7 +42,7 @@ class PointEvaluator:
             record["traces"] = self._resampled(result.traces)
         return record
 
-    def failure_record(self, task: dict, status: str, message: str) -> dict:
+    def failure_record(self, task: dict, status: str, message: str) -> EvaluationRecord:
         """The record of a task whose process died or ran out of time (no NEURON needed)."""
         penalty = self.model.scoring.missing_penalty
         return {"id": task["id"], "attempt": task.get("attempt", 1), "status": status,

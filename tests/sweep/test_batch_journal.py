@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cellsweep.sweep import journal as J
+from cellsweep.sweep.store import journal as J
 from cellsweep.sweep import store as St
 from cellsweep.sweep.batch import RecordBatch
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from cellsweep.sweep import journal, results
+from cellsweep.sweep import results
+from cellsweep.sweep.store import journal
 from cellsweep.sweep.store import paths
 from tests.sweep.conftest import (DATA, assert_same_results, cellsweep_command, env,
                                   run_cellsweep)

@@ -2,7 +2,7 @@
 
 Life of a results file ``out.h5``:
 
-1. ``out.h5.journal`` receives every finished evaluation first (``sweep.journal``): that append is
+1. ``out.h5.journal`` receives every finished evaluation first (``store.journal``): that append is
    the commit point. ``out.h5.lock`` (an ``flock``) keeps a second run away from the same output.
 2. Every ``commit_interval_s`` the buffered records are written into ``out.h5``, which is opened
    only for that moment (so other programs can read it in between), flushed and fsynced.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,19 +29,16 @@ from pathlib import Path
 import numpy as np
 
 from cellsweep.cells.errors import FrameworkError
-from cellsweep.sweep import journal as J
-
-from cellsweep.sweep.batch import STATUS_CODES, STATUS_NAMES, TIMINGS, RecordBatch  # noqa: F401
-
-FORMAT = "cellsweep-results"
-SCHEMA_VERSION = 1
+from cellsweep.sweep.batch import STATUS_NAMES, RecordBatch
+from cellsweep.sweep.store import hdf5
+from cellsweep.sweep.store import journal as J
 
 
 @dataclass(frozen=True)
 class Layout:
     """The columns of a results file."""
 
-    kind: str                           # "sweep" or "optimise"
+    kind: str                           # "sweep", "optimise", ...
     param_names: tuple
     param_units: tuple
     feature_names: tuple
@@ -48,6 +46,7 @@ class Layout:
     n_rows: int                         # sweeps: the points; optimisations: expected evaluations
     traces: tuple = ()                  # ((protocol, recording, n_samples, dt_ms), ...)
     columns: tuple = ()                 # extra per-row integer columns: ((name, fill), ...)
+    fixed_rows: bool = True             # rows known up front (a sweep's points), or growing
 
 
 @dataclass
@@ -102,6 +101,23 @@ def release_lock(fh, output: Path, remove: bool) -> None:
     fh.close()
 
 
+def lock_held(output: Path) -> bool:
+    """Whether a run holds ``<output>.lock`` now."""
+    _, lock = paths(output)
+    if not lock.exists():
+        return False
+    try:
+        with open(lock, "r") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
 def read_journal(output: Path) -> tuple[dict | None, RecordBatch, int, int]:
     """(campaign meta record, every result in the journal as one batch, torn or corrupt
     stretches, where the intact frames end). Duplicates are left in: the store keeps the first."""
@@ -109,18 +125,42 @@ def read_journal(output: Path) -> tuple[dict | None, RecordBatch, int, int]:
     items, dropped, valid_end = J.read(journal_path)
     meta = next((r for r in items if isinstance(r, dict) and r.get("k") == "meta"), None)
     batches, pending = [], []          # runs of JSON result records become batches, in order
+    runs = []                          # each run of the campaign: when it started, what it did
     for item in items:
         if isinstance(item, dict):
             if item.get("k") == "r":
                 pending.append(item)
+                if runs:
+                    _count(runs[-1], 1, item.get("t_end", math.nan))
+            elif item.get("k") == "run":
+                runs.append({"started": float(item["t"]), "ended": float(item["t"]),
+                             "evaluated": 0})
             continue
         if pending:
             batches.append(RecordBatch.from_records(pending))
             pending = []
         batches.append(item)
+        if runs and len(item):
+            _count(runs[-1], len(item), float(np.nanmax(item.arrays["t_end"]))
+                   if np.isfinite(item.arrays["t_end"]).any() else math.nan)
     if pending:
         batches.append(RecordBatch.from_records(pending))
+    if meta is not None:
+        meta = {**meta, "runs": runs}
     return meta, RecordBatch.concat(batches), dropped, valid_end
+
+
+def _count(run: dict, n: int, t_end: float) -> None:
+    run["evaluated"] += n
+    if t_end == t_end:
+        run["ended"] = max(run["ended"], t_end)
+
+
+def runs_rate(runs: list) -> float:
+    """Evaluations per second of wall time over the runs of a campaign (NaN if none)."""
+    evaluated = sum(r["evaluated"] for r in runs)
+    wall = sum(max(0.0, r["ended"] - r["started"]) for r in runs)
+    return evaluated / wall if wall > 0 and evaluated else math.nan
 
 
 class ResultStore:
@@ -151,12 +191,17 @@ class ResultStore:
         self._last_commit = time.monotonic()
         self.journal: J.Journal | None = None
         self.lock = lock
+        self.runs: list | None = None       # the campaign's runs so far (``read_journal``)
 
     # -- opening ---------------------------------------------------------------------------------
-    def open(self, results: RecordBatch | None = None, valid_end: int | None = None) -> None:
+    def open(self, results: RecordBatch | None = None, valid_end: int | None = None,
+             runs: list | None = None) -> None:
         """Start, or resume with ``results`` from the journal (whose intact frames end at
-        ``valid_end``): rebuild the file, open the journal."""
+        ``valid_end``) and its earlier ``runs``: rebuild the file, open the journal."""
         fresh = not self.journal_path.exists()
+        now = time.time()
+        self.runs = [dict(r) for r in runs or ()] + [{"started": now, "ended": now,
+                                                       "evaluated": 0}]
         if results is not None and len(results):
             results = self._fresh(results)
             self._mark(results)
@@ -166,8 +211,9 @@ class ResultStore:
         if fresh:
             self.journal.append([{"k": "meta", "signature": self.campaign.signature,
                                   "config": self.campaign.signature_data,
-                                  "n_rows": self.layout.n_rows, "created": time.time()}])
-            self.journal.sync()
+                                  "n_rows": self.layout.n_rows, "created": now}])
+        self.journal.append([{"k": "run", "t": now, "pid": os.getpid()}])
+        self.journal.sync()
 
     # -- what is known ---------------------------------------------------------------------------
     def done_mask(self, n: int) -> np.ndarray:
@@ -234,6 +280,8 @@ class ResultStore:
             return
         self.journal.append_batch(batch)
         self._mark(batch)
+        if self.runs:
+            self.runs[-1]["evaluated"] += len(batch)
         self._buffer.append(batch)
         self._buffered += len(batch)
         if self._buffered >= self.commit_rows or \
@@ -248,32 +296,26 @@ class ResultStore:
 
     def _commit(self, complete: bool) -> None:
         self.journal.sync()
-        import h5py
-
         merged = RecordBatch.concat(self._buffer)
-        with h5py.File(self.output, "a", locking=False) as f:
-            self._write_rows(f, merged)
-            f.attrs["n_committed"] = self.n_done
-            f.attrs["complete"] = bool(complete)
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
+        hdf5.append(self.output, self.layout, merged, self._state(complete))
         self._committed.append(merged)          # same order: table() and _row_of stay valid
         self._buffer.clear()
         self._buffered = 0
         self._last_commit = time.monotonic()
 
-    def finish(self, complete: bool, write_extra=None) -> None:
+    def finish(self, complete: bool, groups: dict | None = None) -> None:
         """Final write; a complete campaign leaves one file (no journal, no lock).
-        ``write_extra(h5file)`` adds what only a finished campaign has (e.g. a hall of fame)."""
+        ``groups`` (nested dicts of arrays, see ``hdf5``) are what only a finished campaign
+        has, e.g. an optimisation's hall of fame."""
         if self.journal is not None:
             self.journal.sync()
-        if complete and write_extra is None:
+        if complete and not groups:
             self._commit(complete=True)       # in place: a kill now still has the journal
             self.journal.close()
             self.journal = None
             os.unlink(self.journal_path)
         elif complete:
-            self.rebuild(complete=True, write_extra=write_extra)
+            self.rebuild(complete=True, groups=groups)
             self.journal.close()
             self.journal = None
             os.unlink(self.journal_path)
@@ -285,153 +327,20 @@ class ResultStore:
         self.lock = None
 
     # -- HDF5 ------------------------------------------------------------------------------------
-    def rebuild(self, complete: bool, write_extra=None) -> None:
-        """Write the whole file anew from the known records, then rename it into place."""
-        import h5py
+    def _state(self, complete: bool) -> dict:
+        if self.runs:
+            self.runs[-1]["ended"] = time.time()
+        return {"n_committed": self.n_done, "complete": bool(complete),
+                "runs": json.dumps(self.runs or [])}
 
+    def rebuild(self, complete: bool, groups: dict | None = None) -> None:
+        """Write the whole file anew from the known records, then rename it into place."""
         tmp = self.output.with_name(f".{self.output.name}.tmp{os.getpid()}")
-        with h5py.File(tmp, "w") as f:
-            self._create(f)
-            self._write_rows(f, self.table())
-            if write_extra is not None:
-                write_extra(f)
-            f.attrs["n_committed"] = self.n_done
-            f.attrs["complete"] = bool(complete)
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
+        if self.layout.fixed_rows:      # a sweep's rows are its points
+            n = self.layout.n_rows
+        else:                           # an optimisation's grow with every evaluation
+            n = int(np.flatnonzero(self._known)[-1]) + 1 if self.n_done else 0
+        hdf5.write_new(tmp, self.layout, self.campaign, self.params, self.table(), n,
+                       self._state(complete), groups)
         os.replace(tmp, self.output)
         self._committed, self._buffer, self._buffered = [self.table()], [], 0
-
-    def _create(self, f) -> None:
-        lay, camp = self.layout, self.campaign
-        p, nf = len(lay.param_names), len(lay.feature_names)
-        # a sweep's rows are its points; an optimisation's grow with every evaluation
-        if lay.kind == "sweep":
-            n = lay.n_rows
-        else:
-            n = int(np.flatnonzero(self._known)[-1]) + 1 if self.n_done else 0
-        f.attrs["format"] = FORMAT
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["kind"] = lay.kind
-        f.attrs["config"] = camp.config_text
-        f.attrs["config_signature"] = camp.signature
-        f.attrs["versions"] = json.dumps(camp.versions, sort_keys=True)
-        f.attrs["mechanisms_hash"] = camp.mechanisms_hash
-        f.attrs["status_codes"] = json.dumps(STATUS_CODES)
-        f.attrs["n_rows"] = n
-        for key, value in camp.extra.items():
-            f.attrs[key] = value
-        maxshape = (None,) if lay.kind != "sweep" else (n,)
-        chunk = max(1, min(n, 4096)) if n else 1024
-
-        def ds(name, shape, dtype, fill, units="", **kw):
-            opts = dict(chunks=(chunk,) + shape[1:], fillvalue=fill, maxshape=maxshape + shape[1:])
-            # integers compress well and cheaply; result floats barely (~15 %) at ~5 us per row
-            # and 20 columns, which was most of rank 0's cost per result (BENCHMARKS.md §6)
-            if dtype not in ("f8", h5py_str()):
-                opts.update(compression="gzip", compression_opts=4, shuffle=True)
-            d = f.create_dataset(name, shape=(n,) + shape[1:], dtype=dtype, **opts, **kw)
-            if units:
-                d.attrs["units"] = units
-            return d
-
-        ds("eval_id", (n,), "i8", -1)
-        params = ds("parameters", (n, p), "f8", np.nan)
-        params.attrs["names"] = list(lay.param_names)
-        params.attrs["units"] = list(lay.param_units)
-        feats = ds("features", (n, nf), "f8", np.nan)
-        feats.attrs["names"] = list(lay.feature_names)
-        feats.attrs["units"] = list(lay.feature_units)
-        scores = ds("scores", (n, nf), "f8", np.nan)
-        scores.attrs["names"] = list(lay.feature_names)
-        ds("total_score", (n,), "f8", np.nan)
-        status = ds("status", (n,), "i1", -1)
-        status.attrs["codes"] = json.dumps(STATUS_CODES)
-        ds("message", (n,), h5py_str(), b"")
-        ds("attempt", (n,), "i1", -1)
-        timing = ds("timings", (n, len(TIMINGS)), "f8", np.nan, units="s")
-        timing.attrs["names"] = list(TIMINGS)
-        ds("worker", (n,), "i4", -1)
-        ds("host", (n,), h5py_str(), b"")
-        ds("t_start", (n,), "f8", np.nan, units="s since 1970-01-01 UTC")
-        ds("t_end", (n,), "f8", np.nan, units="s since 1970-01-01 UTC")
-        ds("nseg", (n,), "i4", -1)
-        for name, fill in lay.columns:
-            ds(name, (n,), "i4", fill)
-        for protocol, recording, samples, dt in lay.traces:
-            d = f.create_dataset(f"traces/{protocol}/{recording}", shape=(n, samples),
-                                 dtype="f4", fillvalue=np.nan, chunks=(min(max(n, 1), 64), samples),
-                                 maxshape=maxshape + (samples,), compression="gzip",
-                                 compression_opts=4, shuffle=True)
-            d.attrs["dt_ms"] = dt
-        if self.params is not None and len(self.params):
-            f["parameters"][:] = self.params
-            f["eval_id"][:] = np.arange(n)
-
-    def _columns(self, batch: RecordBatch) -> dict:
-        """dataset name -> the batch's values for it (rows in batch order)."""
-        a = batch.arrays
-        scores = a["scores"]
-        cols = {"eval_id": a["id"], "features": a["features"], "scores": scores,
-                "total_score": scores.sum(axis=1) if scores.shape[1] else np.zeros(len(batch)),
-                "status": a["status"], "attempt": a["attempt"], "timings": a["timings"],
-                "worker": a["worker"], "t_start": a["t_start"], "t_end": a["t_end"],
-                "nseg": a["nseg"],
-                "message": np.array([m.encode("utf-8") for m in batch.message], dtype=object),
-                "host": np.array([h.encode("utf-8") for h in batch.host], dtype=object)}
-        if a["params"].shape[1] == len(self.layout.param_names):
-            cols["parameters"] = a["params"]
-        for name, fill in self.layout.columns:
-            cols[name] = a[name] if name in a else np.full(len(batch), fill, dtype="i4")
-        for protocol, recording, samples, _ in self.layout.traces:
-            values = np.full((len(batch), samples), np.nan, dtype="f4")
-            got = batch.traces.get(f"{protocol}.{recording}")
-            if got is not None:
-                width = min(samples, got.shape[1])
-                values[:, :width] = got[:, :width]
-            cols[f"traces/{protocol}/{recording}"] = values
-        return cols
-
-    def _write_rows(self, f, batch: RecordBatch) -> None:
-        """Write a batch's rows by id: one slice assignment per dataset and stretch of ids
-        (ids a few rows apart share a stretch, written back with the rows in between)."""
-        if not len(batch):
-            return
-        batch = batch.take(np.argsort(batch.ids, kind="stable"))
-        ids = batch.ids
-        need = int(ids[-1]) + 1
-        if need > f["status"].shape[0]:
-            for name in _row_datasets(f):
-                f[name].resize(need, axis=0)
-        cols = self._columns(batch)
-        for start, stop in _stretches(ids):
-            lo, hi = int(ids[start]), int(ids[stop - 1]) + 1
-            dense = hi - lo == stop - start
-            where = ids[start:stop] - lo
-            for name, values in cols.items():
-                part = values[start:stop]
-                if dense:
-                    f[name][lo:hi] = part
-                else:
-                    current = f[name][lo:hi]
-                    current[where] = part
-                    f[name][lo:hi] = current
-
-
-def h5py_str():
-    import h5py
-
-    return h5py.string_dtype("utf-8")
-
-
-def _row_datasets(f) -> list[str]:
-    names = []
-    f.visititems(lambda name, obj: names.append(name) if hasattr(obj, "shape") else None)
-    return names
-
-
-def _stretches(ids: np.ndarray, gap: int = 256):
-    """(start, stop) index ranges of a sorted id array whose neighbours are < ``gap`` apart."""
-    breaks = np.flatnonzero(np.diff(ids) >= gap) + 1
-    edges = np.concatenate([[0], breaks, [len(ids)]])
-    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))

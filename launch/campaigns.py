@@ -1,0 +1,31 @@
+"""The registry of campaign kinds: which config section selects which kind.
+
+A config describes one campaign; its kind is the one registered section it has (``sweep:``,
+``optimise:``). A new kind (profiles, ...) implements ``sweep.engine.CampaignKind`` and is added
+to ``KINDS``; nothing else in ``launch`` changes.
+"""
+
+from __future__ import annotations
+
+from cellsweep.cells.config import display_path
+from cellsweep.cells.errors import ConfigError
+from cellsweep.cells.schema import ConfigSource
+from cellsweep.optimise.campaign import KIND as OPTIMISE
+from cellsweep.sweep.campaign import KIND as SWEEP
+
+KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE)}
+
+
+def kind_of(source: ConfigSource, required: bool = True):
+    """The campaign kind a config describes; None if it describes none and ``required`` is
+    false (a model-only config, which ``validate`` and ``evaluate`` accept)."""
+    found = [name for name in KINDS if name in source.data]
+    if len(found) == 1:
+        return KINDS[found[0]]
+    if not found and not required:
+        return None
+    sections = " or ".join(f"{name}:" for name in KINDS)
+    raise ConfigError([f"{display_path(source.path)}: "
+                       + (f"has both {' and '.join(n + ':' for n in found)}; a config "
+                          "describes one campaign" if found
+                          else f"needs a {sections} section to run")])

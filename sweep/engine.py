@@ -1,0 +1,224 @@
+"""What every kind of campaign is: the contract sweeps and optimisations (and later kinds)
+implement, and what they share (run settings, signature, the results file's door, summary).
+
+A campaign kind is an object with
+
+- ``name``: its config section (``sweep``, ``optimise``, ...), which selects it;
+- ``prepare(source, output, workers) -> Plan``: read and check the whole config, no side effects;
+- ``open_store(plan, restart, extra_versions)``: lock the output; a store, ``None`` when the
+  campaign is already complete, or a ``ConfigError`` refusal (``store.open_for_writing``);
+- ``run(plan, executor, stop, store, progress) -> Summary``: evaluate over an injected executor
+  (anything with ``imap_unordered(tasks)`` yielding ``RecordBatch``es) until done or stopped;
+- ``describe(plan, store) -> str``: one line for the log.
+
+``launch.campaigns`` registers the kinds; nothing branches on which kind a plan is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Protocol
+
+from cellsweep.cells.config import display_path
+from cellsweep.cells.mechanisms import content_hash
+from cellsweep.cells.schema import ConfigSource, Problems, Section
+from cellsweep.sweep import store as St
+from cellsweep.sweep.tasks import PointEvaluator
+
+# run: keys that change how a campaign runs but never its results (free to change on resume)
+RUN_ONLY = ("output", "workers", "recycle_after", "max_rss_mb", "commit_interval_s",
+            "log_interval_s", "progress")
+MAX_TRACE_SAMPLES = 2_000_000     # per stored trace and row: ~8 MB of float32
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    output: Path
+    workers: int | None = None
+    timeout_s: float = 600.0
+    max_attempts: int = 2
+    recycle_after: int = 500
+    max_rss_mb: float = 4000.0
+    trace_dt_ms: float | None = None
+    commit_interval_s: float = 2.0
+    log_interval_s: float = 30.0
+    progress: str = "auto"
+
+
+@dataclass
+class Plan:
+    """A campaign read and checked: what ``open_store`` and ``run`` need."""
+
+    source: ConfigSource
+    model: object
+    run: RunSettings
+    evaluator: PointEvaluator
+    signature: str
+    signature_data: dict
+
+    @property
+    def config_path(self) -> Path:
+        return self.source.path
+
+    @property
+    def config_text(self) -> str:
+        return self.source.text
+
+    @property
+    def data(self) -> dict:
+        return self.source.data
+
+
+@dataclass
+class Summary:
+    output: Path
+    total: int
+    counts: dict = field(default_factory=dict)
+    complete: bool = False
+    stopped: str = ""
+    elapsed_s: float = 0.0
+    ran: int = 0
+
+
+class CampaignKind(Protocol):
+    name: str
+
+    def prepare(self, source: ConfigSource, output=None, workers=None) -> Plan: ...
+
+    def open_store(self, plan: Plan, restart: bool = False, extra_versions=None): ...
+
+    def run(self, plan: Plan, executor, stop, store, progress=None) -> Summary: ...
+
+    def describe(self, plan: Plan, store) -> str: ...
+
+
+def read_run(sec: Section, base_dir: Path, output_override=None, workers_override=None,
+             default_name="results.h5") -> RunSettings:
+    output = sec.string("output", None)
+    if output_override is not None:
+        path = Path(output_override)
+    elif output:
+        path = Path(os.path.normpath(base_dir / output))
+    else:
+        path = Path("results") / default_name
+    workers = sec.number("workers", None, integer=True, ge=1)
+    if workers_override is not None:
+        workers = workers_override
+    traces = sec.raw("traces", None)
+    trace_dt = None
+    if traces not in (None, False):
+        t = Section(traces if isinstance(traces, dict) else {}, sec.key_path("traces"),
+                    sec.problems)
+        if traces is not True and not isinstance(traces, dict):
+            sec.error("traces", "expected true, false or {dt_ms: ...}")
+        trace_dt = t.number("dt_ms", 0.5, gt=0)
+        t.finish()
+    settings = RunSettings(
+        output=path, workers=workers,
+        timeout_s=sec.number("timeout_s", 600.0, gt=0),
+        max_attempts=sec.number("max_attempts", 2, integer=True, ge=1, le=10),
+        recycle_after=sec.number("recycle_after", 500, integer=True, ge=1),
+        max_rss_mb=sec.number("max_rss_mb", 4000.0, gt=0),
+        trace_dt_ms=trace_dt,
+        commit_interval_s=sec.number("commit_interval_s", 2.0, gt=0),
+        log_interval_s=sec.number("log_interval_s", 30.0, gt=0),
+        progress=sec.string("progress", "auto", choices=("auto", "bar", "log", "none")))
+    sec.finish()
+    check_output(path, sec.problems, "run.output" if output_override is None else "--output")
+    return settings
+
+
+def check_traces(model, run: RunSettings, problems: Problems) -> None:
+    """Stored traces must fit: samples per trace = tstop / dt_ms."""
+    if run.trace_dt_ms is None or model is None:
+        return
+    for protocol in model.protocols:
+        samples = protocol.tstop_ms / run.trace_dt_ms
+        if samples > MAX_TRACE_SAMPLES:
+            problems.add("run.traces.dt_ms",
+                         f"{run.trace_dt_ms:g} ms gives {samples:.3g} samples per trace of "
+                         f"protocol {protocol.name!r} ({protocol.tstop_ms:g} ms); expected at "
+                         f"most {MAX_TRACE_SAMPLES:,} (a larger dt_ms)")
+
+
+def check_output(path: Path, problems: Problems, where: str) -> None:
+    if path.suffix not in (".h5", ".hdf5"):
+        problems.add(where, f"expected an .h5 or .hdf5 file name, found {str(path)!r}")
+        return
+    if path.is_dir():
+        problems.add(where, f"{path} is a directory; expected a file path")
+        return
+    probe = path.parent if str(path.parent) else Path(".")
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        problems.add(where, f"cannot create {path}: {probe} is not a writable directory")
+
+
+def campaign_signature(data: dict, model) -> tuple[str, dict]:
+    """A hash of everything that decides the results: config (minus run-only keys) + inputs."""
+    canonical = json.loads(json.dumps(data, sort_keys=True, default=str))
+    run = canonical.get("run") or {}
+    for key in RUN_ONLY:
+        run.pop(key, None)
+    canonical["run"] = run
+    inputs = {"morphology": hashlib.sha256(model.cell.morphology.read_bytes()).hexdigest()}
+    if model.cell.mechanisms_dir is not None:
+        inputs["mechanisms"] = content_hash(model.cell.mechanisms_dir)
+    canonical["inputs"] = inputs
+    text = json.dumps(canonical, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest(), canonical
+
+
+def versions(extra: dict | None = None) -> dict:
+    out = {}
+    for dist in ("cellsweep", "neuron", "efel", "bluepyopt", "deap", "numpy", "h5py", "mpi4py",
+                 "mpich"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    out.update(extra or {})
+    return out
+
+
+def param_units(model, names) -> list[str]:
+    """Units of parameters by name ("" where a name has none, e.g. a count)."""
+    by_name = {p.name: p for p in model.parameters}
+    return [by_name[n].units if n in by_name else "" for n in names]
+
+
+def feature_units(model) -> list[str]:
+    try:
+        from efel.units import get_unit
+    except ImportError:
+        return [""] * len(model.features)
+    out = []
+    for f in model.features:
+        try:
+            out.append(get_unit(f.efel))
+        except Exception:  # noqa: BLE001 - units are documentation, never fatal
+            out.append("")
+    return out
+
+
+def open_store(plan: Plan, layout: St.Layout, points, extra_attrs: dict, restart: bool,
+               extra_versions=None):
+    """The results file's door for every kind: lock, resume or refuse, open the store."""
+    output = plan.run.output
+    # where the config is, relative to the output (never an absolute path), for export-model
+    config_from_output = os.path.relpath(Path(plan.config_path).resolve(),
+                                         output.resolve().parent)
+    campaign = St.Campaign(
+        config_text=plan.config_text, signature=plan.signature,
+        signature_data=plan.signature_data, versions=versions(extra_versions),
+        mechanisms_hash=plan.signature_data["inputs"].get("mechanisms", ""),
+        extra={**extra_attrs, "config_from_output": config_from_output})
+    return St.open_for_writing(output, layout, campaign, points, restart=restart,
+                               commit_interval_s=plan.run.commit_interval_s,
+                               shown_as=display_path(output))

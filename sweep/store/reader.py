@@ -1,0 +1,187 @@
+"""``ResultsFile``: the typed reader of a results file, for every command and for users.
+
+It reads the HDF5 file once (retrying while a running campaign rewrites it) and gives names,
+columns, statuses, metadata, traces and the groups a finished campaign adds (an optimisation's
+logbook, hall of fame, final population and Pareto front). A file of an older format version is
+read as it is; one of an unknown version is refused with a message naming its version.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from cellsweep.sweep.batch import STATUS_NAMES, TIMINGS
+from cellsweep.sweep.store import hdf5
+
+FormatError = hdf5.FormatError
+
+
+class ResultsFile:
+    """A results file, read. ``ResultsFile(path)`` raises ``FormatError`` for anything that is
+    not a results file this cellsweep can read."""
+
+    def __init__(self, path, attempts: int = 20):
+        self.path = Path(path)
+        self._data = hdf5.read_all(self.path, attempts=attempts)
+        self.attrs: dict = self._data["attrs"]
+        self._rows: dict = self._data["rows"]
+        self._row_attrs: dict = self._data["row_attrs"]
+        self.groups: dict = self._data["groups"]
+
+    # -- metadata --------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return str(self.attrs.get("kind", "sweep"))
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.attrs.get("complete", False))
+
+    @property
+    def format_version(self) -> int:
+        return int(self.attrs["format_version"])
+
+    @property
+    def config_text(self) -> str:
+        return str(self.attrs.get("config", ""))
+
+    @property
+    def signature(self) -> str:
+        return str(self.attrs.get("config_signature", ""))
+
+    @property
+    def versions(self) -> dict:
+        return json.loads(self.attrs.get("versions", "{}"))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.attrs.get("n_rows", self._rows["status"].shape[0]))
+
+    def metadata(self) -> dict:
+        """The root attributes, with ``versions`` decoded."""
+        return {**self.attrs, "versions": self.versions}
+
+    # -- names -----------------------------------------------------------------------------------
+    def _names(self, dataset: str, attr: str = "names") -> list[str]:
+        return [str(n) for n in self._row_attrs.get(dataset, {}).get(attr, [])]
+
+    @property
+    def param_names(self) -> list[str]:
+        return self._names("parameters")
+
+    @property
+    def param_units(self) -> list[str]:
+        units = self._names("parameters", "units")
+        return units if len(units) == len(self.param_names) else [""] * len(self.param_names)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._names("features")
+
+    @property
+    def feature_units(self) -> list[str]:
+        units = self._names("features", "units")
+        return units if len(units) == len(self.feature_names) else [""] * len(self.feature_names)
+
+    @property
+    def extra_columns(self) -> list[str]:
+        """Per-row integer columns a kind of campaign adds (an optimisation's ``generation``)."""
+        return [n for n in ("generation",) if n in self._rows]
+
+    # -- rows ------------------------------------------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        """One row dataset as it is stored (all rows, pending ones included)."""
+        return self._rows[name]
+
+    @cached_property
+    def status_codes(self) -> np.ndarray:
+        return self._rows["status"]
+
+    def done(self) -> np.ndarray:
+        """Boolean per row: has a result (of any status)."""
+        return self.status_codes >= 0
+
+    def statuses(self) -> list[str]:
+        """Status name of every row (``pending`` for rows without a result)."""
+        return [STATUS_NAMES[int(c)] for c in self.status_codes]
+
+    def status_counts(self) -> dict:
+        codes = self.status_codes[self.status_codes >= 0].astype(np.int64)
+        counts = np.bincount(codes, minlength=1) if codes.size else []
+        return {STATUS_NAMES[k]: int(c) for k, c in enumerate(counts) if c}
+
+    def columns(self, include_pending: bool = False) -> dict:
+        """{column name: array}, one entry per evaluation: ``eval_id``, (``generation``),
+        parameters and features by name, ``score.<feature>``, ``total_score``, ``status``,
+        ``message``, ``attempt``, ``time.<part>_s``, ``worker``, ``host``, ``t_start``, ``t_end``,
+        ``nseg``."""
+        r = self._rows
+        keep = np.ones(self.status_codes.shape, bool) if include_pending else self.done()
+        data = {"eval_id": r["eval_id"][keep]}
+        for name in self.extra_columns:
+            data[name] = r[name][keep]
+        for name, column in zip(self.param_names, r["parameters"][keep].T):
+            data[name] = column
+        for name, column in zip(self.feature_names, r["features"][keep].T):
+            data[name] = column
+        for name, column in zip(self.feature_names, r["scores"][keep].T):
+            data[f"score.{name}"] = column
+        data["total_score"] = r["total_score"][keep]
+        data["status"] = [STATUS_NAMES[int(c)] for c in self.status_codes[keep]]
+        data["message"] = [_text(m) for m in r["message"][keep]]
+        data["attempt"] = r["attempt"][keep]
+        for name, column in zip(TIMINGS, r["timings"][keep].T):
+            data[f"time.{name}_s"] = column
+        data["worker"] = r["worker"][keep]
+        data["host"] = [_text(h) for h in r["host"][keep]]
+        data["t_start"] = r["t_start"][keep]
+        data["t_end"] = r["t_end"][keep]
+        data["nseg"] = r["nseg"][keep]
+        return data
+
+    def frame(self, include_pending: bool = False):
+        """The rows as a pandas DataFrame (``columns`` in that order)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.columns(include_pending))
+
+    # -- traces ----------------------------------------------------------------------------------
+    def trace_names(self) -> list[tuple[str, str]]:
+        return [tuple(name.split("/")[1:3]) for name in self._row_attrs
+                if name.startswith("traces/")]
+
+    def traces(self, eval_ids) -> dict:
+        """Stored traces of the given rows: {(protocol, recording): (t_ms, array[ids, samples])},
+        rows in increasing id order."""
+        return hdf5.read_traces(self.path, eval_ids)
+
+    # -- what a finished campaign adds ------------------------------------------------------------
+    def optimisation(self) -> dict | None:
+        """A finished optimisation's groups (``logbook``, ``hall_of_fame``, ``final_population``,
+        ``pareto_front``; each set with ``eval_id``, ``parameters``, ``scores``), or None."""
+        return self.groups.get("optimisation")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def is_results_file(path) -> bool:
+    try:
+        hdf5.read_header(Path(path))
+        return True
+    except OSError:
+        return False
+
+
+def stored_signature(path) -> str | None:
+    """The config signature of a complete results file (its journal is gone), or None."""
+    try:
+        attrs = hdf5.read_header(Path(path))
+    except OSError:
+        return None
+    return str(attrs["config_signature"]) if attrs.get("complete", False) else None
