@@ -1,5 +1,13 @@
-"""Shared fixtures: where the repository, the bundled example and the shared data are."""
+"""Shared fixtures: where the repository, the bundled example, BluePyOpt's own example files and
+the shared data are.
 
+The shared data folder (``../shared/data`` beside the checkout) is optional: only the tests that
+need its real third-party files use it, and they skip without it. ``CELLSWEEP_SHARED_DATA``
+names another folder (``CELLSWEEP_SHARED_DATA=/nonexistent`` runs the suite as a clean clone
+without it would).
+"""
+
+import importlib.util
 import os
 from pathlib import Path
 
@@ -8,7 +16,7 @@ import pytest
 os.environ.setdefault("NEURON_INIT_MPI", "0")   # plain per-process NEURON, never MPI
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("CELLSWEEP_SHARED_DATA") or REPO.parent / "shared" / "data")
 EXAMPLE_CONFIG = REPO / "configs" / "example" / "example.yaml"
 
 
@@ -22,6 +30,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("the shared data folder (../shared/data beside the checkout) is not present")
     return SHARED_DATA
+
+
+def bluepyopt_file(*parts: str) -> Path:
+    """A file shipped inside the installed bluepyopt package; skips the test if it is absent."""
+    spec = importlib.util.find_spec("bluepyopt")
+    if spec is None or spec.origin is None:
+        pytest.skip("bluepyopt is not installed")
+    path = Path(spec.origin).parent.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"the installed bluepyopt does not ship {'/'.join(parts)}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bluepyopt_simplecell() -> Path:
+    """BluePyOpt's simplecell example folder as installed (simple.swc: a soma of 3 chained
+    points)."""
+    return bluepyopt_file("ephys", "examples", "simplecell", "simple.swc").parent
+
+
+@pytest.fixture(scope="session")
+def bluepyopt_l5pc_morphology() -> Path:
+    """BluePyOpt's L5PC morphology (C060114A7.asc), shipped with the installed package's tests."""
+    return bluepyopt_file("tests", "test_ephys", "testdata", "acc", "l5pc", "C060114A7.asc")
 
 
 @pytest.fixture(scope="session")

@@ -15,16 +15,13 @@ from tests.sweep.conftest import (DATA, assert_same_results, env,
 
 pytestmark = pytest.mark.neuron
 HERE = Path(__file__).resolve().parent
-SIMPLE_SWC = DATA.parents[2] / "shared" / "data" / "bluepyopt_simplecell" / "simple.swc"
 
 
 @pytest.fixture()
-def simplecell(tmp_path):
-    """The simplecell optimisation config, pointing at the shared morphology."""
-    if not SIMPLE_SWC.exists():
-        pytest.skip("shared data (../shared/data beside the checkout) not present")
+def simplecell(tmp_path, bluepyopt_simplecell):
+    """The simplecell optimisation config, pointing at the installed BluePyOpt's simple.swc."""
     data = yaml.safe_load((DATA / "simplecell" / "optimise_simplecell.yaml").read_text())
-    data["cell"]["morphology"] = str(SIMPLE_SWC)
+    data["cell"]["morphology"] = str(bluepyopt_simplecell / "simple.swc")
     return data, tmp_path
 
 
@@ -52,7 +49,7 @@ def test_ibea_equals_bluepyopts_own_optimisation_and_reaches_the_good_region(sim
     run_cellsweep("run", config, "-o", out, "--workers", "2")
     reference = tmp / "bluepyopt.json"
     proc = subprocess.run([sys.executable, str(HERE / "bluepyopt_reference.py"),
-                           str(SIMPLE_SWC), str(reference), "10", "5", "1"],
+                           data["cell"]["morphology"], str(reference), "10", "5", "1"],
                           capture_output=True, text=True, env=env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     theirs = json.loads(reference.read_text())
