@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,10 +21,7 @@ import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve()
-DATA = HERE.parents[2].parent / "shared" / "data"
 TEST_DATA = HERE.parents[1] / "data"
-SIMPLE_SWC = DATA / "bluepyopt_simplecell" / "simple.swc"
-L5PC = DATA / "bluepyopt_l5pc"
 
 # -- the simplecell problem --------------------------------------------------------------------
 N_SETS = 20
@@ -123,15 +121,30 @@ def run_here(*args, env=None) -> dict:
     return json.loads(out.read_text())
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path} (expected ../shared/data beside the checkout)")
-    return path
+def copy_config(source: Path, folder: Path, morphology: Path) -> Path:
+    """Copy the config folder ``source`` into ``folder`` with its YAML's ``morphology:`` set to
+    ``morphology``; return the copied simplecell.yaml."""
+    for path in source.iterdir():
+        shutil.copy(path, folder / path.name)
+    config = folder / "simplecell.yaml"
+    text, count = re.subn(r"(?m)^(\s*morphology:).*$", lambda m: f"{m[1]} {morphology}",
+                          config.read_text())
+    assert count == 1, f"{source}/simplecell.yaml: expected one 'morphology:' line"
+    config.write_text(text)
+    return config
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    swc = need(SIMPLE_SWC)
+def simplecell_configs(tmp_path_factory, bluepyopt_simplecell) -> dict:
+    """tests/data/simplecell and simplecell_json, their morphology BluePyOpt's own simple.swc."""
+    swc = bluepyopt_simplecell / "simple.swc"
+    return {name: copy_config(TEST_DATA / name, tmp_path_factory.mktemp(name), swc)
+            for name in ("simplecell", "simplecell_json")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, bluepyopt_simplecell):
+    swc = bluepyopt_simplecell / "simple.swc"
     work = tmp_path_factory.mktemp("bluepyopt")
     sets = parameter_sets()
     (work / "sets.json").write_text(json.dumps(sets))
@@ -176,9 +189,9 @@ def compare_with_reference(config: Path, reference) -> dict:
 
 @pytest.mark.neuron
 @pytest.mark.slow
-def test_simplecell_yaml_equals_bluepyopt_cell_evaluator(reference):
+def test_simplecell_yaml_equals_bluepyopt_cell_evaluator(simplecell_configs, reference):
     """The issue's acceptance test: same feature values and scores, bit for bit."""
-    stats = compare_with_reference(TEST_DATA / "simplecell" / "simplecell.yaml", reference)
+    stats = compare_with_reference(simplecell_configs["simplecell"], reference)
     assert stats["sets"] == N_SETS >= 20
     assert stats["missing"] > 0 and stats["values"] > 0     # both paths of the score compared
     assert stats["max_abs_diff"] == 0.0
@@ -186,19 +199,18 @@ def test_simplecell_yaml_equals_bluepyopt_cell_evaluator(reference):
 
 @pytest.mark.neuron
 @pytest.mark.slow
-def test_simplecell_json_equals_bluepyopt_cell_evaluator(reference):
-    stats = compare_with_reference(TEST_DATA / "simplecell_json" / "simplecell.yaml", reference)
+def test_simplecell_json_equals_bluepyopt_cell_evaluator(simplecell_configs, reference):
+    stats = compare_with_reference(simplecell_configs["simplecell_json"], reference)
     assert stats["sets"] == N_SETS and stats["missing"] > 0
     assert stats["max_abs_diff"] == 0.0
 
 
 # -- conversion without NEURON -----------------------------------------------------------------
-def test_simplecell_json_is_the_simplecell_yaml_model():
+def test_simplecell_json_is_the_simplecell_yaml_model(simplecell_configs):
     from cellsweep.cells.loader import load_model
 
-    need(SIMPLE_SWC)
-    yaml_model, _ = load_model(TEST_DATA / "simplecell" / "simplecell.yaml")
-    json_model, data = load_model(TEST_DATA / "simplecell_json" / "simplecell.yaml")
+    yaml_model, _ = load_model(simplecell_configs["simplecell"])
+    json_model, data = load_model(simplecell_configs["simplecell_json"])
     assert json_model.parameters == yaml_model.parameters
     assert json_model.protocols == yaml_model.protocols
     assert json_model.simulation == yaml_model.simulation
@@ -218,14 +230,9 @@ def test_simplecell_json_is_the_simplecell_yaml_model():
 
 
 @pytest.fixture
-def simple_json(tmp_path):
-    """A writable copy of tests/data/simplecell_json whose YAML points at the shared SWC."""
-    swc = need(SIMPLE_SWC)
-    for path in (TEST_DATA / "simplecell_json").iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    config = tmp_path / "simplecell.yaml"
-    config.write_text(config.read_text().replace("../../../../shared/data/bluepyopt_simplecell/"
-                                                 "simple.swc", str(swc)))
+def simple_json(tmp_path, bluepyopt_simplecell):
+    """A writable copy of tests/data/simplecell_json whose YAML points at BluePyOpt's SWC."""
+    copy_config(TEST_DATA / "simplecell_json", tmp_path, bluepyopt_simplecell / "simple.swc")
     return tmp_path
 
 
@@ -416,31 +423,41 @@ def write_stand_in_mechanisms(config_dir: Path, out: Path) -> list[str]:
     return suffixes
 
 
-def write_l5pc_config(folder: Path, mechanisms_dir: Path | None) -> Path:
-    config_dir = need(L5PC / "config")
-    lines = ["bluepyopt:", "  name: l5pc_cellsweep"]
+def write_l5pc_config(folder: Path, config_dir: Path, morphology: Path,
+                      mechanisms_dir: Path | None, name: str = "l5pc_cellsweep") -> Path:
+    lines = ["bluepyopt:", f"  name: {name}"]
     lines += [f"  {key}: {config_dir / f'{key}.json'}"
               for key in ("parameters", "mechanisms", "protocols", "features")]
-    lines.append(f"  morphology: {need(L5PC / 'morphology' / 'C060114A7.asc')}")
+    lines.append(f"  morphology: {morphology}")
     if mechanisms_dir is not None:
         lines.append(f"  mechanisms_dir: {mechanisms_dir}")
-    path = folder / "l5pc.yaml"
+    path = folder / f"{name}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 @pytest.fixture
-def l5pc_config(tmp_path) -> Path:
+def l5pc(shared_data) -> Path:
+    """BluePyOpt's L5PC example as released (config/ and morphology/), from the shared data."""
+    folder = shared_data / "bluepyopt_l5pc"
+    if not (folder / "config").is_dir():
+        pytest.skip(f"the shared data has no {folder}")
+    return folder
+
+
+@pytest.fixture
+def l5pc_config(tmp_path, l5pc) -> Path:
     mods = tmp_path / "mechanisms"
-    write_stand_in_mechanisms(need(L5PC / "config"), mods)
-    return write_l5pc_config(tmp_path, mods)
+    write_stand_in_mechanisms(l5pc / "config", mods)
+    return write_l5pc_config(tmp_path, l5pc / "config", l5pc / "morphology" / "C060114A7.asc",
+                             mods)
 
 
-def test_l5pc_config_loads_as_released(l5pc_config):
+def test_l5pc_config_loads_as_released(l5pc_config, l5pc):
     from cellsweep.cells.loader import load_model
 
     model, data = load_model(l5pc_config)
-    released = json.loads((L5PC / "config" / "parameters.json").read_text())
+    released = json.loads((l5pc / "config" / "parameters.json").read_text())
     names = [p["param_name"] if p["type"] == "global" else f"{p['param_name']}.{p['sectionlist']}"
              for p in released]
     assert sorted(p.name for p in model.parameters) == sorted(names)
@@ -486,7 +503,7 @@ def test_l5pc_config_loads_as_released(l5pc_config):
         {"bAP": 1.9, "Step3": 0.95, "Step2": 0.562, "Step1": 0.458}
 
     assert len(model.features) == 35
-    released_features = json.loads((L5PC / "config" / "features.json").read_text())
+    released_features = json.loads((l5pc / "config" / "features.json").read_text())
     expected = {f"{p}.{loc}.{name}": stats for p, locs in released_features.items()
                 for loc, feats in locs.items() for name, stats in feats.items()}
     assert {f.name: [f.mean, f.std] for f in model.features} == expected
@@ -499,11 +516,12 @@ def test_l5pc_config_loads_as_released(l5pc_config):
     assert data["cell"]["mechanisms_dir"].endswith("mechanisms")
 
 
-def test_l5pc_without_mechanisms_dir_names_the_missing_mechanisms(tmp_path):
+def test_l5pc_without_mechanisms_dir_names_the_missing_mechanisms(tmp_path, l5pc):
     from cellsweep.cells.config import display_path
 
-    problems = load_errors(write_l5pc_config(tmp_path, None))
-    mechanisms_json = L5PC / "config" / "mechanisms.json"
+    problems = load_errors(write_l5pc_config(tmp_path, l5pc / "config",
+                                             l5pc / "morphology" / "C060114A7.asc", None))
+    mechanisms_json = l5pc / "config" / "mechanisms.json"
     suffixes = {m for names in json.loads(mechanisms_json.read_text()).values()
                 for m in names} - {"pas"}
     per_mechanism = [p for p in problems if "unknown mechanism" in p]
@@ -589,8 +607,9 @@ def bluepyopt_l5pc(config_dir: Path, morphology: Path):
         sim=ephys.simulators.NrnSimulator(), isolate_protocols=False)
 
 
-def l5pc_comparison(config: Path) -> dict:
-    """BluePyOpt's L5PC and cellsweep's, on the released values, in this (fresh) process."""
+def l5pc_comparison(config: Path, params: dict) -> dict:
+    """BluePyOpt's L5PC and cellsweep's, on the free parameters' values ``params``, in this
+    (fresh) process."""
     from neuron import h
 
     from cellsweep.cells import mechanisms
@@ -602,13 +621,13 @@ def l5pc_comparison(config: Path) -> dict:
     section = load_yaml(config)["bluepyopt"]
     mechanisms.load(model.cell.mechanisms_dir)
     evaluator = bluepyopt_l5pc(Path(section["parameters"]).parent, Path(section["morphology"]))
-    responses = evaluator.run_protocols(evaluator.fitness_protocols.values(), RELEASE)
+    responses = evaluator.run_protocols(evaluator.fitness_protocols.values(), params)
     values = {o.name: o.features[0].calculate_feature(responses)
               for o in evaluator.fitness_calculator.objectives}
     scores = evaluator.fitness_calculator.calculate_scores(responses)
     assert not list(h.allsec()), "BluePyOpt left sections behind"
 
-    result = evaluate(model, RELEASE, traces=True)
+    result = evaluate(model, params, traces=True)
     equal = {}
     for protocol, recordings in (result.traces or {}).items():
         for name, (t, v) in recordings.items():
@@ -623,33 +642,79 @@ def l5pc_comparison(config: Path) -> dict:
             "bluepyopt_scores": {k: float(v) for k, v in scores.items()}}
 
 
+def assert_l5pc_equals_bluepyopt(config: Path, values: dict, tmp_path: Path) -> dict:
+    """Evaluate ``values`` with cellsweep and with BluePyOpt's L5PC construction in one fresh
+    process; assert status ok and the same traces, feature values and scores, bit for bit."""
+    (tmp_path / "values.json").write_text(json.dumps(values))
+    result = run_here("l5pc", config, tmp_path / "values.json", tmp_path / "l5pc.json",
+                      env={"CELLSWEEP_CACHE": str(tmp_path / "build-cache")})
+    assert result["status"] == "ok", result["message"]
+    assert result["nseg"]["axonal"] == 2                # the 60 um stub: two 1-segment sections
+    assert all(result["traces_equal"].values()), result["traces_equal"]
+    assert result["features"] == result["bluepyopt_values"]
+    assert result["scores"] == result["bluepyopt_scores"]
+    return result
+
+
 @pytest.mark.neuron
 @pytest.mark.slow
 def test_l5pc_evaluates_and_equals_bluepyopt_with_the_same_mechanisms(l5pc_config, tmp_path):
     """One evaluation of the released values runs to status ok, and BluePyOpt's own L5PC
     construction on the same stand-in mechanisms gives the same traces, bit for bit (axon stub,
     nseg, exp distribution, holding current, the apical recording sites, celsius)."""
-    result = run_here("l5pc", l5pc_config, tmp_path / "l5pc.json",
-                      env={"CELLSWEEP_CACHE": str(tmp_path / "build-cache")})
-    assert result["status"] == "ok", result["message"]
-    assert result["nseg"]["axonal"] == 2                # the 60 um stub: two 1-segment sections
+    result = assert_l5pc_equals_bluepyopt(l5pc_config, RELEASE, tmp_path)
     assert sorted(result["traces_equal"]) == sorted(
         [f"{p}.soma" for p in ("bAP", "Step1", "Step2", "Step3")] + ["bAP.dend1", "bAP.dend2"])
-    assert all(result["traces_equal"].values()), result["traces_equal"]
     assert len(result["features"]) == 35
-    assert result["features"] == result["bluepyopt_values"]
-    assert result["scores"] == result["bluepyopt_scores"]
+
+
+# -- an L5PC-style config of our own on BluePyOpt's L5PC morphology ------------------------------
+# tests/data/l5pc_like: the released config's structure (section lists, global celsius and
+# v_init, section and range parameters, Ih with the exp distribution, bAP recorded at 660 and
+# 800 um on the apical tree, steps with a holding current, 35 -> 13 features) with hh and two
+# stand-in channels, shorter protocols and values of our own. The morphology is the L5PC cell
+# (C060114A7.asc) as the installed BluePyOpt ships it with its tests, so this equality runs
+# without the shared data.
+L5PC_LIKE = TEST_DATA / "l5pc_like"
+L5PC_LIKE_VALUES = {      # the cell fires once in bAP (ISI_CV missing) and tonically in Step1
+    "gnabar_hh.somatic": 0.3, "gkbar_hh.somatic": 0.05, "gnabar_hh.axonal": 1.0,
+    "gkbar_hh.axonal": 0.1, "gnabar_hh.apical": 0.04, "gkbar_hh.apical": 0.01,
+    "gImbar_Im.apical": 0.0002,
+}
+
+
+@pytest.mark.neuron
+@pytest.mark.slow
+def test_l5pc_like_config_equals_bluepyopt_on_its_l5pc_morphology(bluepyopt_l5pc_morphology,
+                                                                    tmp_path):
+    mods = tmp_path / "mechanisms"
+    assert write_stand_in_mechanisms(L5PC_LIKE, mods) == ["Ih", "Im"]
+    config = write_l5pc_config(tmp_path, L5PC_LIKE, bluepyopt_l5pc_morphology, mods,
+                               name="l5pc_like")
+    result = assert_l5pc_equals_bluepyopt(config, L5PC_LIKE_VALUES, tmp_path)
+    assert sorted(result["traces_equal"]) == ["Step1.soma", "bAP.dend1", "bAP.dend2", "bAP.soma"]
+    features = json.loads((L5PC_LIKE / "features.json").read_text())
+    assert sorted(result["features"]) == sorted(
+        f"{p}.{loc}.{name}" for p, locs in features.items() for loc, feats in locs.items()
+        for name in feats)
+    # one spike in bAP that reaches both apical sites, tonic firing in Step1, and both paths
+    # of the score compared: features found and features missing (penalty 250)
+    values = result["features"]
+    assert values["bAP.soma.Spikecount"] == 1 and values["Step1.soma.Spikecount"] > 5, values
+    assert None not in (values["bAP.dend1.AP_amplitude_from_voltagebase"],
+                        values["bAP.dend2.AP_amplitude_from_voltagebase"]), values
+    assert values["bAP.soma.ISI_CV"] is None and result["scores"]["bAP.soma.ISI_CV"] == 250
 
 
 def main(argv: list[str]) -> None:
-    """``simplecell SWC SETS.json OUT.json`` or ``l5pc CONFIG.yaml OUT.json``."""
+    """``simplecell SWC SETS.json OUT.json`` or ``l5pc CONFIG.yaml VALUES.json OUT.json``."""
     mode, *args = argv
     if mode == "simplecell":
         swc, sets, out = args
         result = simplecell_reference(swc, json.loads(Path(sets).read_text()))
     elif mode == "l5pc":
-        config, out = args
-        result = l5pc_comparison(Path(config))
+        config, values, out = args
+        result = l5pc_comparison(Path(config), json.loads(Path(values).read_text()))
     else:
         raise SystemExit(f"unknown mode {mode!r}; expected simplecell or l5pc")
     Path(out).write_text(json.dumps(result))
