@@ -143,13 +143,19 @@ def test_invalid_yaml_names_the_line(example_dir):
     assert "bad.yaml:4: invalid YAML" in result.stderr
 
 
-def test_invalid_morphology_is_refused_before_neuron_sees_it(example_dir, shared_data):
+def test_invalid_morphology_is_refused_before_neuron_sees_it(example_dir):
     tmp_path, data = example_dir
-    bad = shared_data / "morphologies" / "invalid" / "c91662.CNG.as-committed.swc"
+    # A whole SWC file as one Python bytes literal on a single line, as a real NeuroMorpho
+    # file was once committed upstream: NEURON 9 crashes on lines of ~40,000 characters.
+    body = (tmp_path / "example_pyramid.swc").read_bytes()
+    while len(repr(body)) < 40_000:
+        body += body
+    bad = tmp_path / "one_line.swc"
+    bad.write_text(repr(body) + "\n")
     data["cell"]["morphology"] = str(bad)
     result = run_cli(tmp_path, data)
     assert result.exit_code == 2
-    assert "cell.morphology: " in result.stderr and "c91662.CNG.as-committed.swc:1:" in result.stderr
+    assert "cell.morphology: " in result.stderr and "one_line.swc:1: line is " in result.stderr
 
 
 def test_unknown_set_parameter_and_bad_plot_path(example_dir):

@@ -1,11 +1,17 @@
 """Morphology checks (pure Python) and loading into NEURON (subprocesses, so a crash fails a test).
 
 The expectations below were measured with NEURON 9.0.2 and BluePyOpt 1.14.
+
+Three sets of files are checked and loaded: the synthetic files of tests/data/morphologies
+(written by its generate.py to have, one by one, the odd properties of real NeuroMorpho and
+Neurolucida files), the morphologies the installed BluePyOpt ships, and, when the shared data
+folder (../shared/data beside the checkout) is present, the real files themselves.
 """
 
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,22 +29,13 @@ from cellsweep.cells.morphology_check import (
     check_morphology,
     raise_for_errors,
 )
+from tests.conftest import bluepyopt_file
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
+MORPHOLOGIES = REPO / "tests" / "data" / "morphologies"
 HAS_NEURON = importlib.util.find_spec("neuron") is not None
 
 needs_neuron = pytest.mark.skipif(not HAS_NEURON, reason="NEURON is not installed")
-
-
-@pytest.fixture
-def data_dir():
-    if not DATA.is_dir():
-        pytest.skip(f"shared data folder not found beside the checkout: {DATA}")
-    return DATA
-
-
-# ------------------------------------------------------------------ the shared data files
 
 Loads = namedtuple("Loads", "counts soma_n3d warnings")
 Refused = namedtuple("Refused", "line text")
@@ -49,21 +46,87 @@ def _counts(all_, somatic, axonal, basal, apical):
     return dict(zip(STANDARD_LISTS, (all_, somatic, axonal, basal, apical, 0)))
 
 
+def long_line_swc() -> bytes:
+    """A whole SWC file on one line, as a Python bytes literal (b'# ...\\r\\n1 1 0 0 0 6 -1\\r\\n
+    ...'), as a careless upload leaves it: about 60,000 characters. NEURON 9.0.2's SWC reader
+    crashes on any line of about 35,000-40,000 characters or more."""
+    body = (MORPHOLOGIES / "pyramid.CNG.swc").read_bytes()
+    while len(repr(body)) < 40_000:
+        body += body
+    return repr(body).encode() + b"\n"
+
+
+LONG_LINE_CHARS = len(long_line_swc()) - 1
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """tests/data/morphologies plus long_line.swc (too big a line to keep in the repository)."""
+    folder = tmp_path_factory.mktemp("morphologies")
+    for path in MORPHOLOGIES.iterdir():
+        if path.suffix in (".swc", ".asc"):
+            shutil.copy(path, folder / path.name)
+    (folder / "long_line.swc").write_bytes(long_line_swc())
+    return folder
+
+
+def _resolve(source: str, relative: str, synthetic_dir: Path) -> Path:
+    if source == "synthetic":
+        return synthetic_dir / relative
+    return bluepyopt_file(*relative.split("/"))
+
+
+# ------------------------------------------------------------------ files every checkout has
+
+# (source, path): "synthetic" in tests/data/morphologies, "bluepyopt" in the installed package
+FILES = {
+    # NeuroMorpho's standardised form: a 3-point soma (points 2 and 3 both children of 1, at
+    # +-r), an axon, basal and apical trees, a comment header, CRLF line ends.
+    ("synthetic", "pyramid.CNG.swc"): Loads(_counts(71, 1, 11, 28, 31), 3, []),
+    # The same cell in Neurolucida ASC: Import3d turns any soma contour (here 15 points) into a
+    # 21-point centroid line.
+    ("synthetic", "pyramid.asc"): Loads(_counts(71, 1, 11, 28, 31), 21, []),
+    # ... with four non-neuronal contours besides the cell ("NewContour", "Layer 5", "Barrel",
+    # "Pia"): NEURON ignores them.
+    ("synthetic", "pyramid_with_contours.asc"): Loads(_counts(71, 1, 11, 28, 31), 21, []),
+    # Negative radii (-0.275, -0.14) on axon points, data lines padded with spaces: a warning,
+    # because NEURON uses |r| (checked below: no diam3d <= 0).
+    ("synthetic", "negative_radii.swc"): Loads(
+        _counts(71, 1, 11, 28, 31), 3,
+        [(10, "108 point(s) with a negative radius (first at line 10: -0.275)")]),
+    # 17-point soma drawn as a chain, no axon, CRLF: one soma section with all 17 points.
+    ("synthetic", "chain_soma.swc"): Loads(_counts(11, 1, 0, 10, 0), 17, []),
+    # A one-point soma (NEURON makes it a 3-point cylinder) and a dendrite point with 4
+    # children: one section per child.
+    ("synthetic", "multifurcation.swc"): Loads(_counts(8, 1, 1, 5, 1), 3, []),
+    ("synthetic", "no_soma.swc"): Refused(None, "no soma: no point has type 1"),
+    # Old-style conversion: type-10 'segments' from a type-10 point with 6 children, one of
+    # them the axon's root.
+    ("synthetic", "type10.swc"): Refused(6, "type code 10 on 16 point(s) (first at line 6)"),
+    ("synthetic", "duplicate_id.swc"): Refused(
+        123, "duplicate id 120 (first at line 122); NEURON's SWC reader crashes"),
+    ("synthetic", "ids_not_increasing.swc"): Refused(
+        689, "id 686 is smaller than id 687 at line 688; ids must increase down the file"),
+    ("synthetic", "long_line.swc"): Refused(
+        1, f"line is {LONG_LINE_CHARS} characters long; the limit is 4096"),
+    # BluePyOpt's simplecell: a soma of 3 chained points (1 -> 2 -> 3).
+    ("bluepyopt", "ephys/examples/simplecell/simple.swc"): Loads(_counts(1, 1, 0, 0, 0), 3, []),
+    # BluePyOpt's L5PC cell (shipped with its tests): 21-point soma contour, CRLF.
+    ("bluepyopt", "tests/test_ephys/testdata/acc/l5pc/C060114A7.asc"): Loads(
+        _counts(325, 1, 128, 66, 130), 21, []),
+}
+
+# ------------------------------------------------------------------ the shared data's real files
+
 REAL_FILES = {
-    "bluepyopt_simplecell/simple.swc": Loads(_counts(1, 1, 0, 0, 0), 3, []),
     "morphologies/C010398B-P2.CNG.swc": Loads(_counts(78, 1, 43, 17, 17), 3, []),
-    # Import3d turns any soma contour (here 15 points) into a 21-point centroid line.
     "morphologies/C010398B-P2.asc": Loads(_counts(78, 1, 43, 17, 17), 21, []),
     "morphologies/c91662.CNG.swc": Loads(_counts(194, 1, 1, 58, 134), 3, []),
     "morphologies/C040600B3.CNG.swc": Loads(_counts(404, 1, 343, 60, 0), 3, []),
-    # Negative radii: a warning, because NEURON uses |r| (checked below: no diam3d <= 0).
     "morphologies/C031097B-I4.CNG.swc": Loads(
         _counts(589, 1, 531, 57, 0), 3,
         [(720, "815 point(s) with a negative radius (first at line 720: -0.14)")]),
-    # 17-point soma: one soma section with all 17 points.
     "morphologies/10-2012-02-09-001.CNG.swc": Loads(_counts(784, 1, 0, 783, 0), 17, []),
-    "bluepyopt_l5pc/morphology/C060114A7.asc": Loads(_counts(325, 1, 128, 66, 130), 21, []),
-    # Four non-neuronal contours besides the cell: NEURON ignores them.
     "bluepyopt_thalamocortical/morphologies/jy170517_A_idA.asc": Loads(
         _counts(118, 1, 1, 116, 0), 21, []),
     "morphologies/SDM_Purkinje_KO3.CNG.swc": Refused(None, "no soma: no point has type 1"),
@@ -104,35 +167,28 @@ def _load_in_subprocess(path):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("relative", sorted(REAL_FILES))
-def test_checker_on_shared_files(data_dir, relative):
-    path = data_dir / relative
-    expected = REAL_FILES[relative]
+def _assert_checker_finds(path, expected):
     issues = check_morphology(path)
     if isinstance(expected, Loads):
         assert [(i.severity, i.line) for i in issues] == [
-            ("warning", line) for line, _ in expected.warnings]
+            ("warning", line) for line, _ in expected.warnings], issues
         for issue, (_, text) in zip(issues, expected.warnings):
             assert text in issue.message
     else:
-        assert [(i.severity, i.line) for i in issues] == [("error", expected.line)]
+        assert [(i.severity, i.line) for i in issues] == [("error", expected.line)], issues
         assert expected.text in issues[0].message
         assert str(issues[0]).startswith(
             f"{path}:{expected.line}: " if expected.line else f"{path}: ")
 
 
-@pytest.mark.neuron
-@needs_neuron
-@pytest.mark.parametrize("relative", sorted(REAL_FILES))
-def test_shared_files_load_or_are_refused_without_crashing(data_dir, relative):
-    expected = REAL_FILES[relative]
-    outcome = _load_in_subprocess(data_dir / relative)
+def _assert_loads_or_is_refused(path, expected):
+    outcome = _load_in_subprocess(path)
     if isinstance(expected, Loads):
-        assert outcome["counts"] == expected.counts
-        assert outcome["soma_n3d"] == expected.soma_n3d
-        assert outcome["min_diam3d"] > 0
+        assert outcome["counts"] == expected.counts, path
+        assert outcome["soma_n3d"] == expected.soma_n3d, path
+        assert outcome["min_diam3d"] > 0, path
     else:
-        assert len(outcome["refused"]) == 1
+        assert len(outcome["refused"]) == 1, outcome
         assert expected.text in outcome["refused"][0]
 
 
@@ -143,12 +199,61 @@ class _UntouchableNeuron:
         raise AssertionError(f"NEURON was used (h.{name}) for a file the checker must refuse")
 
 
-@pytest.mark.parametrize("relative", sorted(k for k, v in REAL_FILES.items()
-                                            if isinstance(v, Refused)))
-def test_refused_files_never_reach_neuron(data_dir, relative):
+def _assert_never_reaches_neuron(path, expected):
     with pytest.raises(MorphologyError) as info:
-        morphology.instantiate_morphology(_UntouchableNeuron(), data_dir / relative, icell=None)
-    assert REAL_FILES[relative].text in str(info.value)
+        morphology.instantiate_morphology(_UntouchableNeuron(), path, icell=None)
+    assert expected.text in str(info.value)
+
+
+def _ids(cases):
+    return [f"{source}:{relative}" for source, relative in cases]
+
+
+@pytest.mark.parametrize("source, relative", sorted(FILES), ids=_ids(sorted(FILES)))
+def test_checker_on_files(synthetic_dir, source, relative):
+    _assert_checker_finds(_resolve(source, relative, synthetic_dir), FILES[source, relative])
+
+
+@pytest.mark.neuron
+@needs_neuron
+@pytest.mark.parametrize("source, relative", sorted(FILES), ids=_ids(sorted(FILES)))
+def test_files_load_or_are_refused_without_crashing(synthetic_dir, source, relative):
+    _assert_loads_or_is_refused(_resolve(source, relative, synthetic_dir), FILES[source, relative])
+
+
+REFUSED = sorted(k for k, v in FILES.items() if isinstance(v, Refused))
+
+
+@pytest.mark.parametrize("source, relative", REFUSED, ids=_ids(REFUSED))
+def test_refused_files_never_reach_neuron(synthetic_dir, source, relative):
+    path = _resolve(source, relative, synthetic_dir)
+    _assert_never_reaches_neuron(path, FILES[source, relative])
+
+
+def _each_real_file(shared_data, check, refused_only=False):
+    """Run ``check(path, expected)`` on every real file; fail listing every file that fails."""
+    failures = {}
+    for relative, expected in sorted(REAL_FILES.items()):
+        if refused_only and not isinstance(expected, Refused):
+            continue
+        try:
+            check(shared_data / relative, expected)
+        except AssertionError as exc:
+            failures[relative] = str(exc)
+    assert not failures, "\n".join(f"{name}: {text}" for name, text in failures.items())
+
+
+def test_checker_on_the_real_shared_files(shared_data):
+    # The real files the synthetic ones stand in for (one test, so that a checkout without
+    # the shared data skips one test, not one per file).
+    _each_real_file(shared_data, _assert_checker_finds)
+    _each_real_file(shared_data, _assert_never_reaches_neuron, refused_only=True)
+
+
+@pytest.mark.neuron
+@needs_neuron
+def test_real_shared_files_load_or_are_refused_without_crashing(shared_data):
+    _each_real_file(shared_data, _assert_loads_or_is_refused)
 
 
 @pytest.mark.neuron
@@ -489,42 +594,66 @@ def test_template_is_defined_once_and_reused(h):
         morphology.create_cell_template(h, "Vector")
 
 
-@pytest.mark.neuron
-def test_swc_and_asc_of_one_cell_give_the_same_sections(h, data_dir):
-    swc = morphology.new_cell(h, "CellsweepTestSwc")
-    morphology.instantiate_morphology(h, data_dir / "morphologies/C010398B-P2.CNG.swc", swc)
-    asc = morphology.new_cell(h, "CellsweepTestAsc")
-    morphology.instantiate_morphology(h, data_dir / "morphologies/C010398B-P2.asc", asc)
-    assert morphology.section_counts(swc) == morphology.section_counts(asc) == _counts(
-        78, 1, 43, 17, 17)
+# One cell in SWC and in ASC: (source, swc, asc, section counts, relative tolerance of the
+# per-list lengths)
+SWC_ASC_PAIRS = {
+    # Both files written by generate.py from the same points, each tree starting at the same
+    # first point in both: the lengths agree to rounding.
+    "synthetic": ("synthetic", "pyramid.CNG.swc", "pyramid.asc", _counts(71, 1, 11, 28, 31),
+                  1e-9),
     # The CNG SWC is L-Measure's conversion of this ASC (its header says so). Points agree;
     # where each tree's first section starts differs a little (the SWC puts the soma point
     # first, the ASC the tree's own first point), so per-list lengths differ by at most
     # 1.3e-4 relative (axonal 5071.95 vs 5072.46 µm, basal 883.73 vs 883.62, apical 1080.84
     # vs 1080.76). 5e-4 is four times that, and still smaller than the shortest section of
     # any list (axonal 3.56 µm of 5072 = 7e-4), so a lost or doubled section would fail.
+    "shared": ("shared", "morphologies/C010398B-P2.CNG.swc", "morphologies/C010398B-P2.asc",
+               _counts(78, 1, 43, 17, 17), 5e-4),
+}
+
+
+def _morphology_file(request, source, relative) -> Path:
+    """A morphology of ``source``: synthetic, bluepyopt (installed) or shared (skips without)."""
+    if source == "shared":
+        return request.getfixturevalue("shared_data") / relative
+    return _resolve(source, relative, request.getfixturevalue("synthetic_dir"))
+
+
+@pytest.mark.neuron
+@pytest.mark.parametrize("case", sorted(SWC_ASC_PAIRS))
+def test_swc_and_asc_of_one_cell_give_the_same_sections(h, request, case):
+    source, swc_file, asc_file, counts, rel = SWC_ASC_PAIRS[case]
+    tag = case.capitalize()
+    swc = morphology.new_cell(h, f"CellsweepTestSwc{tag}")
+    morphology.instantiate_morphology(h, _morphology_file(request, source, swc_file), swc)
+    asc = morphology.new_cell(h, f"CellsweepTestAsc{tag}")
+    morphology.instantiate_morphology(h, _morphology_file(request, source, asc_file), asc)
+    assert morphology.section_counts(swc) == morphology.section_counts(asc) == counts
     for seclist in ("axonal", "basal", "apical"):
         assert _total_length(swc, seclist) == pytest.approx(
-            _total_length(asc, seclist), rel=5e-4), seclist
-    # The soma differs by format: a 3-point cylinder (L = diam = 12.95 µm) in the SWC, a
-    # 15-point contour that NEURON turns into a centroid (L = 13.72 µm) in the ASC.
+            _total_length(asc, seclist), rel=rel), seclist
+    # The soma differs by format: a 3-point cylinder (real: L = diam = 12.95 µm; synthetic:
+    # 12 µm) in the SWC, a 15-point contour that NEURON turns into a centroid (real: L =
+    # 13.72 µm; synthetic: 11.85 µm) in the ASC.
     assert _total_length(swc, "somatic") == pytest.approx(_total_length(asc, "somatic"), rel=0.1)
 
 
 AXON_CASES = {
-    # file: (template suffix, stub diameters)
-    "morphologies/C010398B-P2.CNG.swc": ("Swc", (0.67, 0.33)),  # 43 axon sections
-    "bluepyopt_l5pc/morphology/C060114A7.asc": ("Asc", (1.38, 0.92)),  # 128 axon sections
-    "bluepyopt_simplecell/simple.swc": ("NoAxon", (1.0, 1.0)),  # no axon: 1 µm
+    # (source, file): (template suffix, stub diameters)
+    ("synthetic", "pyramid.CNG.swc"): ("Swc", (0.872742, 0.55555)),  # 11 axon sections
+    ("bluepyopt", "tests/test_ephys/testdata/acc/l5pc/C060114A7.asc"): (
+        "Asc", (1.38, 0.92)),  # 128 axon sections
+    ("bluepyopt", "ephys/examples/simplecell/simple.swc"): ("NoAxon", (1.0, 1.0)),  # 1 µm
+    ("shared", "morphologies/C010398B-P2.CNG.swc"): ("NmoSwc", (0.67, 0.33)),  # 43 sections
 }
 
 
 @pytest.mark.neuron
-@pytest.mark.parametrize("relative", sorted(AXON_CASES))
-def test_replace_axon_matches_bluepyopt(h, data_dir, relative):
+@pytest.mark.parametrize("source, relative", sorted(AXON_CASES), ids=_ids(sorted(AXON_CASES)))
+def test_replace_axon_matches_bluepyopt(h, request, source, relative):
     ephys = pytest.importorskip("bluepyopt.ephys")
-    suffix, diams = AXON_CASES[relative]
-    path = data_dir / relative
+    suffix, diams = AXON_CASES[source, relative]
+    path = _morphology_file(request, source, relative)
 
     ours = morphology.new_cell(h, f"CellsweepTestOurs{suffix}")
     morphology.instantiate_morphology(h, path, ours)
