@@ -289,7 +289,7 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
         return (f"unknown variable {variable!r}; expected cm, Ra or a RANGE variable of a "
                 "mechanism (name_suffix, e.g. gbar_na_t)" + did_you_mean(variable, sorted(providers)))
     owner = providers[variable]
-    if not _inserted_over(owner, variable, region, cell, mechset):
+    if not _inserted_over(owner, region, cell, mechset):
         what = (f"a mechanism using the {owner[:-4]} ion" if owner.endswith("_ion")
                 else f"mechanism {owner!r}")
         return (f"{variable} needs {what} in every section of region {region!r}, and "
@@ -305,9 +305,9 @@ def _region_within(inner: str, outer: str, cell: S.CellSpec) -> bool:
     return custom is not None and (custom.within == outer or outer == "all")
 
 
-def _inserted_over(owner: str, variable: str, region: str, cell, mechset) -> bool:
+def _inserted_over(owner: str, region: str, cell, mechset) -> bool:
     """Is the mechanism (or, for ``ena``-like names, a user of the ion) in every section?"""
-    if region == "all" and all(_inserted_over(owner, variable, r, cell, mechset)
+    if region == "all" and all(_inserted_over(owner, r, cell, mechset)
                                for r in ("somatic", "axonal", "basal", "apical")):
         return True
     for inserted_region, names in cell.insert:

@@ -1,6 +1,6 @@
 """MPI: every rank supervises one evaluation process; rank 0 also coordinates.
 
-Measured facts this follows (docs/RELIABILITY.md): an uncaught exception in one rank hangs an
+Measured facts this follows (tests/launch/test_mpi_abort.py shows the first): an uncaught exception in one rank hangs an
 MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a rank blocked in
 ``recv`` burns a core and never runs Python signal handlers, so every loop here polls
 (``Iprobe``) and sleeps on its own child's pipe instead (``_Backoff`` sizes the sleep); NEURON

@@ -71,7 +71,7 @@ def test_csv_design(tmp_path):
     assert spec.names == ["a", "b"] and pts[0].tolist() == [1, 2] and np.isnan(pts[1, 1])
 
 
-@pytest.mark.parametrize("section, message", [
+BAD_SWEEPS = [
     ({"design": "gird"}, "sweep.design: unknown value 'gird'; expected one of grid"),
     ({"design": "grid", "parameters": {"a": {"values": [1], "linspace": [0, 1, 2]}}},
      "sweep.parameters.a: expected exactly one of values, linspace"),
@@ -89,7 +89,10 @@ def test_csv_design(tmp_path):
      "sweep.n_samples: n_samples applies to random"),
     ({"design": "grid", "parameters": {"a": {"values": [1]}}, "seeds": 1},
      "sweep.seeds: unknown key; did you mean 'seed'?"),
-])
+]
+
+
+@pytest.mark.parametrize("section, message", BAD_SWEEPS)
 def test_bad_sweep_sections(section, message):
     with pytest.raises(ConfigError) as info:
         read(section)

@@ -1,0 +1,162 @@
+"""``cellsweep validate`` refuses everything ``cellsweep run`` refuses, with the same message.
+
+Every config-error case of the suite (the model cases of ``tests/cells/test_config_errors.py``,
+the sweep cases of ``tests/sweep/test_designs.py``, the optimise cases of
+``tests/optimise/test_optimise.py``) plus the ones that used to pass ``validate`` and fail only in
+``run`` or at run time (a misspelt sweep axis, a wrong protocol number, an unknown design, a
+misnamed sample count, a stimulus at a section that does not exist, a recording beyond the end
+of its region), through both commands: same exit status (2), same lines, nothing written.
+"""
+
+import copy
+import shutil
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cellsweep.launch.cli import main
+from tests.cells.test_config_errors import CASES as MODEL_CASES
+from tests.sweep.test_designs import BAD_SWEEPS
+
+# the design cases' axes "a" and "b", renamed to parameters of the example
+AXES = {"a": "gbar_k_m.somatic", "b": "step_pos.step.amp_nA"}
+
+SWEEP_CASES = {
+    "misspelt sweep axis": (
+        lambda d: d["sweep"]["parameters"].update({"nseg.dend": {"values": [1, 3]}}),
+        "sweep.parameters['nseg.dend']: unknown discretisation setting 'dend'"),
+    "wrong protocol number name": (
+        lambda d: d["sweep"]["parameters"].update({"step_pos.stim.amp_nA": {"values": [0.1]}}),
+        "sweep.parameters['step_pos.stim.amp_nA']: protocol 'step_pos' has no stimulus 'stim'"),
+    "wrong number of a stimulus": (
+        lambda d: d["sweep"]["parameters"].update({"step_pos.step.amp": {"values": [0.1]}}),
+        "stimulus step_pos.step has no number 'amp'"),
+    "unknown design": (
+        lambda d: d["sweep"].update(design="gird"),
+        "sweep.design: unknown value 'gird'; expected one of grid"),
+    "n instead of n_samples": (
+        lambda d: d.update(sweep={"design": "random", "n": 10}),
+        "sweep.n: unknown key"),
+    "n_samples on a grid": (
+        lambda d: d["sweep"].update(n_samples=4),
+        "sweep.n_samples: n_samples applies to random"),
+    "unknown run key": (
+        lambda d: d["run"].update(timeout=5),
+        "run.timeout: unknown key"),
+    "bad output name": (
+        lambda d: d["run"].update(output="results.csv"),
+        "run.output: expected an .h5 or .hdf5 file name"),
+    "stored traces too fine": (
+        lambda d: d["run"].update(traces={"dt_ms": 1e-6}),
+        "run.traces.dt_ms: 1e-06 ms gives 1.4e+09 samples per trace"),
+    "stimulus at a section that does not exist": (
+        lambda d: d["protocols"]["step_pos"]["stimuli"]["step"].update(
+            location={"section": "dend[40](1)"}),
+        "protocols.step_pos.stimuli.step.location: dend[40]: no such section"),
+    "recording beyond the end of its region": (
+        lambda d: d["protocols"]["step_pos"]["recordings"].update(
+            far={"location": {"region": "apical", "distance_um": 900}}),
+        "protocols.step_pos.recordings.far: apical@900um: no section of region 'apical' lies "
+        "at 900 um from the soma"),
+    "recording of a variable that does not exist": (
+        lambda d: d["protocols"]["step_pos"]["recordings"].update(
+            soma_x={"location": "soma", "variable": "cai"}),
+        "protocols.step_pos.recordings.soma_x: variable 'cai' does not exist at soma"),
+    "both sweep and optimise": (
+        lambda d: d.update(optimise={"algorithm": "IBEA", "offspring_size": 4,
+                                     "max_generations": 2}),
+        "has both sweep: and optimise:; a config describes one campaign"),
+}
+
+OPTIMISE_CASES = {
+    "unknown algorithm": (
+        lambda d: d["optimise"].update(algorithm="IBAE"),
+        "optimise.algorithm: unknown value 'IBAE'; expected one of IBEA, NSGA2, SO-CMA, MO-CMA"),
+    "too few offspring": (
+        lambda d: d["optimise"].update(offspring_size=1),
+        "optimise.offspring_size: expected a value >= 2, found 1"),
+    "unknown optimise key": (
+        lambda d: d["optimise"].update(generations=3),
+        "optimise.generations: unknown key"),
+}
+
+
+@pytest.fixture()
+def example(tmp_path, repo):
+    src = repo / "configs" / "example"
+    shutil.copy(src / "example_pyramid.swc", tmp_path / "example_pyramid.swc")
+    data = yaml.safe_load((src / "example.yaml").read_text())
+    data["cell"]["mechanisms_dir"] = str(repo / "mechanisms" / "example")
+    data["run"]["output"] = "out.h5"
+    return tmp_path, data
+
+
+def both(tmp_path, data):
+    """(validate, run) results of one config; asserts that neither wrote anything."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    out = []
+    for command in ("validate", "run"):
+        result = CliRunner().invoke(main, [command, str(config)], catch_exceptions=False)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, \
+            f"{command} wrote something for bad input"
+        out.append(result)
+    return out
+
+
+def check(tmp_path, data, expected):
+    validate, run = both(tmp_path, data)
+    assert validate.exit_code == run.exit_code == 2, (validate.output, run.output)
+    assert validate.stderr == run.stderr
+    for text in ([expected] if isinstance(expected, str) else expected):
+        assert text in validate.stderr, validate.stderr
+    assert "Traceback" not in validate.stderr + run.stderr
+
+
+@pytest.mark.parametrize("case", sorted(MODEL_CASES))
+def test_model_problems(example, case):
+    tmp_path, data = example
+    edit, expected = MODEL_CASES[case]
+    data = copy.deepcopy(data)
+    edit(data)
+    check(tmp_path, data, expected)
+
+
+@pytest.mark.parametrize("case", sorted(SWEEP_CASES))
+def test_sweep_and_run_problems(example, case):
+    tmp_path, data = example
+    edit, expected = SWEEP_CASES[case]
+    data = copy.deepcopy(data)
+    edit(data)
+    check(tmp_path, data, expected)
+
+
+@pytest.mark.parametrize("case", sorted(OPTIMISE_CASES))
+def test_optimise_problems(example, case):
+    tmp_path, data = example
+    data = copy.deepcopy(data)
+    del data["sweep"]
+    data["optimise"] = {"algorithm": "IBEA", "offspring_size": 4, "max_generations": 2}
+    edit, expected = OPTIMISE_CASES[case]
+    edit(data)
+    check(tmp_path, data, expected)
+
+
+def _renamed(section: dict) -> dict:
+    out = dict(section)
+    if "parameters" in out:
+        out["parameters"] = {AXES.get(k, k): v for k, v in out["parameters"].items()}
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(BAD_SWEEPS)))
+def test_design_problems(example, index):
+    tmp_path, data = example
+    section, message = BAD_SWEEPS[index]
+    data = copy.deepcopy(data)
+    data["sweep"] = _renamed(section)
+    for short, name in AXES.items():
+        message = message.replace(f"sweep.parameters.{short}", f"sweep.parameters[{name!r}]")
+    check(tmp_path, data, message)
