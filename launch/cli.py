@@ -191,9 +191,16 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
     """Evaluate one parameter set and print its features and scores."""
     from cellsweep.launch.checks import check_before_run
 
+    from cellsweep.cells.schema import ConfigSource
+
+    source = ConfigSource.read(config)
     overrides = read_params_file(params_file) if params_file else {}
+    if overrides and Path(params_file).suffix.lower() == ".csv":
+        # a row of an exported results table: its feature columns are not parameters
+        features = {f.name for f in _load(source)[0].features}
+        overrides = {k: v for k, v in overrides.items() if k not in features}
     overrides.update(parse_sets(sets))
-    model, _ = _load(config, extra=tuple(overrides))
+    model, _ = _load(source, extra=tuple(overrides))
     check_before_run(model)
     if not no_plot:
         plot_path = check_output_path(
