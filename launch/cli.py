@@ -104,15 +104,15 @@ def validate(config, output):
     click.echo(f"  {len(model.protocols)} protocols: {', '.join(p.name for p in model.protocols)}")
     click.echo(f"  {len(model.features)} features")
     if plan is not None:
-        click.echo(f"  {kind.name}: {plan_summary(plan)} -> {plan.run.output}")
+        from cellsweep.cells.config import display_path
+
+        click.echo(f"  {kind.name}: {plan_summary(plan)} -> {display_path(plan.run.output)}")
 
 
 def morphology_summary(model) -> list[str]:
     """What the morphology becomes in NEURON (soma convention, attachments, warnings)."""
-    try:
-        from cellsweep.cells.morphology_check import topology_report
-    except ImportError:
-        return []
+    from cellsweep.cells.morphology_check import topology_report
+
     return topology_report(model.cell.morphology)
 
 
@@ -209,6 +209,9 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
     from cellsweep.cells.evaluate import evaluate as run_one
 
     result = run_one(model, overrides, traces=not no_plot)
+    click.echo(f"morphology {model.cell.morphology.name}:")
+    for line in morphology_summary(model):
+        click.echo(f"  {line}")
     click.echo(format_evaluation(model, result))
     if not no_plot and result.traces:
         from cellsweep.launch.plots import plot_traces
