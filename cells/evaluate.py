@@ -130,7 +130,7 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
             result.status, result.message = "nan", bad
         else:
             mark = time.perf_counter()
-            raw = F.compute(model.features, worker.groups, responses)
+            raw = F.compute(worker.groups, responses)
             result.features, result.scores, result.missing = F.summarise(model.features, raw,
                                                                          model.scoring)
             timings["features"] = time.perf_counter() - mark

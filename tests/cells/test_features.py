@@ -61,24 +61,15 @@ def spiking_trace():
     return synthetic_trace()
 
 
-# eFEL 5.7.34's own order dependence: AP_height and AP_amplitude computed after any other
-# feature in one get_feature_values call can differ from a call for them alone in the last
-# bits (1 to 16 ulp seen). eFEL's example trace happens not to show it; synthetic ones do.
-EFEL_ORDER_DEPENDENT = ("AP_height", "AP_amplitude")
-
-
-def _grouped_equal_direct(t, v, settings, rounding_allowed=()):
-    """Grouped values equal one-feature eFEL calls bit for bit (to rounding, 1e-13 relative,
-    for the eFEL features in ``rounding_allowed``)."""
+def _grouped_equal_direct(t, v, settings):
+    """Grouped values equal one-feature eFEL calls bit for bit."""
     feats = _features(NAMES, (700.0, 2700.0), settings)
-    raw = F.compute(feats, F.feature_groups(feats), {"p": {"soma": (t, v)}})
+    raw = F.compute(F.feature_groups(feats), {"p": {"soma": (t, v)}})
     trace = {"T": t, "V": v, "stim_start": [700.0], "stim_end": [2700.0]}
     for f in feats:
         expected = _direct(trace, f.efel, dict(settings))
         if expected is None:
             assert raw[f.name] is None, f.name
-        elif f.efel in rounding_allowed:
-            np.testing.assert_allclose(raw[f.name], expected, rtol=1e-13, atol=0, err_msg=f.name)
         else:
             assert np.array_equal(raw[f.name], expected), f.name
     return raw
@@ -88,8 +79,8 @@ def _settings_do_not_leak(t, v, spikes):
     low = _features(["Spikecount"], (700.0, 2700.0), [("Threshold", 100.0)], recording="a")
     default = _features(["Spikecount"], (700.0, 2700.0), recording="b")
     responses = {"p": {"a": (t, v), "b": (t, v)}}
-    both = F.compute(low + default, F.feature_groups(low + default), responses)
-    alone = F.compute(default, F.feature_groups(default), responses)
+    both = F.compute(F.feature_groups(low + default), responses)
+    alone = F.compute(F.feature_groups(default), responses)
     assert both[default[0].name][0] == alone[default[0].name][0] == spikes
     assert both[low[0].name][0] == 0
 
@@ -102,7 +93,7 @@ def _scores_follow_efel_get_distance(t, v):
                        window_ms=(700.0, 2700.0))
              for n, m, s in [("AP_height", 20.0, 3.0), ("Spikecount", 5.0, 0.5),
                              ("ISI_CV", 0.1, 0.05), ("burst_number", 1.0, 1.0)]]
-    raw = F.compute(feats, F.feature_groups(feats), {"p": {"soma": (t, v)}})
+    raw = F.compute(F.feature_groups(feats), {"p": {"soma": (t, v)}})
     values, scores, missing = F.summarise(feats, raw, S.Scoring(missing_penalty=250.0))
     for f in feats:
         efel.reset()
@@ -115,19 +106,17 @@ def _scores_follow_efel_get_distance(t, v):
 
 @pytest.mark.parametrize("settings", SETTINGS)
 def test_grouped_features_equal_direct_efel_on_a_spiking_trace(spiking_trace, settings):
-    raw = _grouped_equal_direct(*spiking_trace, settings, rounding_allowed=EFEL_ORDER_DEPENDENT)
+    raw = _grouped_equal_direct(*spiking_trace, settings)
     # every feature is found, so every comparison above compared values
     assert all(raw[f"p.soma.{name}.{i}"] is not None for i, name in enumerate(NAMES)), raw
     if not settings:
         assert raw["p.soma.Spikecount.0"][0] == SYNTHETIC_SPIKES
 
 
-@pytest.mark.xfail(reason=(
-    "eFEL 5.7.34 itself: AP_height computed after another feature in the same "
-    "get_feature_values call can differ in the last bits from a call for it alone (here 16 "
-    "ulp), so cellsweep's grouped calls are not always bit-equal to BluePyOpt's one-feature "
-    "calls"))
 def test_grouped_ap_height_is_bit_equal_to_a_direct_call_on_a_spiking_trace(spiking_trace):
+    """eFEL 5.7.34 computes AP_height after another feature of the same get_feature_values call
+    a few ulp apart from a call for it alone (interp_step 0.05 here); cellsweep therefore makes
+    one call per feature, as BluePyOpt does, and is bit-equal to it."""
     _grouped_equal_direct(*spiking_trace, SETTINGS[1])
 
 
@@ -157,7 +146,7 @@ def test_missing_feature_is_recorded_with_the_penalty():
     t = np.arange(0, 500, 0.1)
     v = np.full_like(t, -70.0)                     # no spike: AP_height cannot be computed
     feats = _features(["AP_height", "Spikecount"], (100.0, 400.0))
-    raw = F.compute(feats, F.feature_groups(feats), {"p": {"soma": (t, v)}})
+    raw = F.compute(F.feature_groups(feats), {"p": {"soma": (t, v)}})
     values, scores, missing = F.summarise(feats, raw, S.Scoring(missing_penalty=99.0))
     assert missing == [feats[0].name]
     assert math.isnan(values[feats[0].name]) and scores[feats[0].name] == 99.0
