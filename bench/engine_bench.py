@@ -193,7 +193,7 @@ def _fit_costs(files) -> tuple[float, float]:
 
 
 def run_trivial(args):
-    from bench.trivial import TrivialEvaluator
+    from support.trivial import TrivialEvaluator
     from cellsweep.launch.backends import ProcessExecutor, StopFlag
     from cellsweep.launch.supervisor import Limits
 
@@ -235,7 +235,7 @@ def run_trivial_mpi(args):
     """Trivial tasks through the real MPI executor: tasks/s, and rank 0's CPU per result (its
     evaluation child excluded). With 2-3 ranks rank 0 is mostly idle and also evaluates, so this
     is not what a big job costs it; ``flood`` measures that."""
-    from bench.trivial import TrivialEvaluator
+    from support.trivial import TrivialEvaluator
     from cellsweep.launch import mpi
     from cellsweep.launch.backends import StopFlag
     from cellsweep.launch.supervisor import Limits
@@ -277,7 +277,7 @@ def _flood_worker(comm, batch: int, features: int) -> None:
     rank 0 the same messages ``launch.mpi.serve_worker`` does, as fast as rank 0 replies."""
     import numpy as np
 
-    from bench.trivial import TrivialEvaluator
+    from support.trivial import TrivialEvaluator
     from cellsweep.launch import mpi
     from cellsweep.sweep.batch import RecordBatch
 

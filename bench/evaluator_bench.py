@@ -13,7 +13,7 @@ Parameter sets are seeded random points within the free parameters' bounds (--se
 Evaluations per second of one process are n / (sum of the per-evaluation wall times), after
 --warmup untimed evaluations; cellsweep's exclude the one-off cell build (reported apart).
 
-simplecell        BluePyOpt's simplecell problem (tests/optimise/bluepyopt_reference.py,
+simplecell        BluePyOpt's simplecell problem (support/bluepyopt_reference.py,
                   2 Spikecount objectives): CellEvaluator.evaluate_with_lists with
                   isolate_protocols=True (BluePyOpt's default) and False, each in a fresh
                   process, vs cellsweep's evaluate() in this process (cell built once, reused);
@@ -269,7 +269,7 @@ def bluepyopt_main(job_path: str, out_path: str) -> None:
 def make_bluepyopt_evaluator(job: dict):
     kind = job["kind"]
     if kind == "simplecell":
-        from tests.optimise.bluepyopt_reference import build
+        from support.bluepyopt_reference import build
 
         return build(job["swc"])
     if kind == "config":
@@ -904,7 +904,7 @@ def run_l5pc(args):
              reason="BPO_EXAMPLES not set" if not examples else
              f"no L5PC config or compiled mechanisms under {l5pc}")
         return
-    from tests.cells.test_bluepyopt import RELEASE
+    from support.l5pc import RELEASE
 
     with tempfile.TemporaryDirectory(prefix="evaluator_bench.") as tmp:
         folder = Path(tmp)

@@ -35,7 +35,7 @@ def bluepyopt_run(offspring, generations, seed, isolate=True):
     import bluepyopt
 
     sys.path.insert(0, str(ROOT))
-    from tests.optimise.bluepyopt_reference import build
+    from support.bluepyopt_reference import build
 
     evaluator = build(str(SIMPLE))
     evaluator.isolate_protocols = isolate

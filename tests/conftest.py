@@ -9,9 +9,12 @@ without it would).
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import DATA
 
 os.environ.setdefault("NEURON_INIT_MPI", "0")   # plain per-process NEURON, never MPI
 
@@ -66,3 +69,11 @@ def example_model():
     from cellsweep.cells.loader import load_model
 
     return load_model(EXAMPLE_CONFIG)[0]
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    """A copy of the tiny ball-and-stick model in a fresh directory."""
+    for name in ("tiny.yaml", "ball_stick.swc"):
+        shutil.copy(DATA / "tiny" / name, tmp_path / name)
+    return tmp_path / "tiny.yaml"

@@ -14,7 +14,7 @@ import yaml
 
 from cellsweep.sweep import results
 from cellsweep.sweep import store as St
-from tests.sweep.conftest import DATA, cellsweep_command, env, run_cellsweep
+from tests.helpers import DATA, cellsweep_command, env, run_cellsweep
 
 pytestmark = pytest.mark.neuron
 

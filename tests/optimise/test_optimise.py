@@ -5,13 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import yaml
 
-from tests.sweep.conftest import (DATA, assert_same_results, env,
-                                  run_cellsweep)
+from tests.helpers import (DATA, assert_same_results, env, optimisation_group, plain,
+                           run_cellsweep)
 
 pytestmark = pytest.mark.neuron
 HERE = Path(__file__).resolve().parent
@@ -33,22 +32,13 @@ def write(data, folder, name="opt.yaml", **optimise):
     return path
 
 
-def optimisation_group(path) -> dict:
-    with h5py.File(path, "r") as f:
-        out = {}
-        f["optimisation"].visititems(
-            lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset)
-            else None)
-        return out
-
-
 def test_ibea_equals_bluepyopts_own_optimisation_and_reaches_the_good_region(simplecell):
     data, tmp = simplecell
     config = write(data, tmp)
     out = tmp / "ours.h5"
     run_cellsweep("run", config, "-o", out, "--workers", "2")
     reference = tmp / "bluepyopt.json"
-    proc = subprocess.run([sys.executable, str(HERE / "bluepyopt_reference.py"),
+    proc = subprocess.run([sys.executable, str(HERE.parents[1] / "support" / "bluepyopt_reference.py"),
                            data["cell"]["morphology"], str(reference), "10", "5", "1"],
                           capture_output=True, text=True, env=env(), timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -63,7 +53,7 @@ def test_ibea_equals_bluepyopts_own_optimisation_and_reaches_the_good_region(sim
     assert ours["hall_of_fame/scores"][0].tolist() == [0.0, 0.0]
     best = ours["hall_of_fame/parameters"][0]
     assert 0.09 < best[0] < 0.125 and 0.01 < best[1] < 0.04
-    with h5py.File(out, "r") as f:
+    with plain(out) as f:
         assert f.attrs["kind"] == "optimise" and f.attrs["complete"]
         assert f["generation"][:].tolist() == [g for g in range(1, 6) for _ in range(10)]
         front = f["optimisation/pareto_front/eval_id"][:]
@@ -91,7 +81,7 @@ def test_other_algorithms_run_and_record_every_evaluation(simplecell, algorithm)
     out = tmp / f"{algorithm}.h5"
     run_cellsweep("run", config, "-o", out)
     group = optimisation_group(out)
-    with h5py.File(out, "r") as f:
+    with plain(out) as f:
         n = f["status"].shape[0]
         assert n >= 12 and (f["status"][:] == 0).all()
         assert len(group["logbook/gen"]) >= 2
@@ -108,7 +98,7 @@ def test_killed_optimisation_resumes_to_the_uninterrupted_result(simplecell, mpi
     reference = tmp / "reference.h5"
     run_cellsweep("run", config, "-o", reference)
     out = tmp / "killed.h5"
-    from tests.sweep.test_reliability import kill_and_resume
+    from tests.launch.test_reliability import kill_and_resume
 
     seen = kill_and_resume(config, out, kills=10, mpi=mpi, seed=5)
     assert max(seen) > 0, "the kills must land while evaluations are journaled"
@@ -156,7 +146,7 @@ def test_best_and_export_model_from_the_command_line(simplecell):
     run_cellsweep("run", config, "-o", out)
     listed = yaml.safe_load(run_cellsweep("best", out, "-n", "2").stdout)
     assert len(listed) == 2 and listed[0]["total_score"] <= listed[1]["total_score"]
-    with h5py.File(out, "r") as f:
+    with plain(out) as f:
         best_id = int(f["optimisation/hall_of_fame/eval_id"][0])
         names = [n.decode() if isinstance(n, bytes) else n for n in f["features"].attrs["names"]]
         stored = dict(zip(names, f["features"][best_id].tolist()))

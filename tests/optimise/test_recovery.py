@@ -7,7 +7,7 @@ import yaml
 from cellsweep.cells.evaluate import evaluate
 from cellsweep.cells.loader import load_model
 from cellsweep.sweep.results import best
-from tests.sweep.conftest import DATA, run_cellsweep
+from tests.helpers import DATA, run_cellsweep
 
 KNOWN = {"gbar_na_t.somatic": 0.1, "gbar_k_m.somatic": 0.005}
 

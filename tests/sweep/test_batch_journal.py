@@ -9,13 +9,13 @@ import base64
 import math
 import zlib
 
-import h5py
 import numpy as np
 import pytest
 
 from cellsweep.sweep.store import journal as J
 from cellsweep.sweep import store as St
 from cellsweep.sweep.batch import RecordBatch
+from tests.helpers import plain
 
 
 def record(i, status="ok", message="", generation=None, trace=True):
@@ -161,7 +161,7 @@ def test_rows_land_at_their_ids_in_any_order(tmp_path, order):
         store.record(RecordBatch.from_records([record(int(i), trace=bool(i % 2)) for i in chunk]))
     store.record(RecordBatch.from_records([record(int(ids[0]), "error", "a duplicate")]))
     store.finish(complete=False)
-    with h5py.File(tmp_path / "out.h5", "r") as f:
+    with plain(tmp_path / "out.h5") as f:
         status = f["status"][:]
         assert sorted(np.flatnonzero(status >= 0).tolist()) == sorted(ids.tolist())
         assert (status[ids] == 0).all(), "a duplicate must not replace the first result"

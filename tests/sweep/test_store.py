@@ -17,6 +17,7 @@ import pytest
 from cellsweep.sweep import results
 from cellsweep.sweep import store as St
 from cellsweep.sweep.batch import RecordBatch
+from tests.helpers import plain
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy"
 
@@ -194,16 +195,14 @@ def test_reader_reads_format_version_1_optimisations():
 
 
 def test_reader_refuses_an_unknown_format_version(tmp_path):
-    import h5py   # only to forge a file from the future: cellsweep never writes one
-
     path = tmp_path / "future.h5"
     shutil.copy(LEGACY / "v1_sweep.h5", path)
-    with h5py.File(path, "a") as f:
+    with plain(path, "a") as f:
         f.attrs["format_version"] = 99
     with pytest.raises(St.FormatError) as info:
         St.ResultsFile(path)
     assert "format version 99" in str(info.value) and "reads versions 1, 2" in str(info.value)
-    with h5py.File(path, "a") as f:
+    with plain(path, "a") as f:
         f.attrs["format"] = "someone-else"
     with pytest.raises(St.FormatError, match="not a cellsweep results file"):
         St.ResultsFile(path)

@@ -1,6 +1,6 @@
 """Evaluation processes: recycled after N evaluations or past a memory limit."""
 
-from bench.trivial import TrivialEvaluator
+from support.trivial import TrivialEvaluator
 from cellsweep.launch.backends import ProcessExecutor, StopFlag
 from cellsweep.launch.supervisor import Limits, Supervisor
 

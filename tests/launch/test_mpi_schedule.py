@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.conftest import env
+from tests.helpers import env
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
@@ -16,7 +16,7 @@ import json, sys
 from cellsweep.launch import mpi
 from cellsweep.launch.backends import StopFlag
 from cellsweep.launch.supervisor import Limits
-from tests.sweep.sleepy import SleepEvaluator
+from support.sleepy import SleepEvaluator
 
 comm = mpi.world()
 mpi.install_abort_hook(comm)

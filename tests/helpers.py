@@ -1,4 +1,5 @@
-"""Helpers for campaign tests: run the real command (optionally under mpiexec), compare files."""
+"""Helpers shared by the tests: run the real command (optionally under mpiexec), compare
+results files. Fixtures live in ``tests/conftest.py``."""
 
 import os
 import shutil
@@ -8,9 +9,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parent / "data"
 # columns that legitimately differ between runs (who ran what, when, how fast)
 RUN_SPECIFIC = {"timings", "worker", "host", "t_start", "t_end"}
 
@@ -36,6 +36,22 @@ def run_cellsweep(*args, mpi=None, timeout=300, check=True) -> subprocess.Comple
     return proc
 
 
+def plain(path, mode: str = "r"):
+    """The file opened with plain h5py, not cellsweep's reader: the promise that any HDF5 tool
+    reads a results file (after a kill too). The only place tests import h5py."""
+    return h5py.File(path, mode)
+
+
+def optimisation_group(path) -> dict:
+    """Every dataset of a file's ``optimisation`` group, by its path in the group."""
+    with plain(path) as f:
+        out = {}
+        f["optimisation"].visititems(
+            lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset)
+            else None)
+        return out
+
+
 def results_content(path) -> dict:
     """Every dataset of a results file except the run-specific columns."""
     out = {}
@@ -56,14 +72,6 @@ def assert_same_results(a, b) -> None:
         u, v = np.asarray(x[key]), np.asarray(y[key])
         same = np.array_equal(u, v, equal_nan=True) if u.dtype.kind == "f" else np.array_equal(u, v)
         assert same, f"{key} differs between {a} and {b}"
-
-
-@pytest.fixture()
-def tiny(tmp_path):
-    """A copy of the tiny ball-and-stick model in a fresh directory."""
-    for name in ("tiny.yaml", "ball_stick.swc"):
-        shutil.copy(DATA / "tiny" / name, tmp_path / name)
-    return tmp_path / "tiny.yaml"
 
 
 def write_config(path, text: str) -> Path:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 
-import h5py
 import numpy as np
 import pytest
 import yaml
@@ -15,7 +14,7 @@ import yaml
 from cellsweep.sweep import results
 from cellsweep.sweep.store import journal
 from cellsweep.sweep.store import paths
-from tests.sweep.conftest import (DATA, assert_same_results, cellsweep_command, env,
+from tests.helpers import (plain, DATA, assert_same_results, cellsweep_command, env,
                                   run_cellsweep)
 
 pytestmark = pytest.mark.neuron
@@ -67,7 +66,7 @@ def wait_for_results(output, proc, minimum=1, timeout=60):
 
 def check_consistent(output, n_points):
     """Opens with plain h5py; every committed row is a real result; ids unique."""
-    with h5py.File(output, "r") as f:
+    with plain(output) as f:
         status = f["status"][:]
         ids = f["eval_id"][:]
         assert len(set(ids.tolist())) == len(ids) == n_points
@@ -110,7 +109,7 @@ def test_killed_at_random_moments_then_resumed_equals_uninterrupted(tmp_path, mp
     progress = kill_and_resume(config, output, kills=10, mpi=mpi, seed=1 if mpi else 0)
     assert max(progress) > 0, "the kills must land while results are being written"
     if output.exists():
-        with h5py.File(output, "r") as f:          # readable with plain h5py after any kill
+        with plain(output) as f:          # readable with plain h5py after any kill
             assert f["status"].shape == (400,)
     run_cellsweep("run", config, "-o", output, mpi=mpi)
     check_consistent(output, 400)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.conftest import env
+from tests.helpers import env
 
 SCRIPT = """
 import sys, time

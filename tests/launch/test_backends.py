@@ -2,20 +2,19 @@
 
 import sqlite3
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
 from cellsweep.sweep import results
-from tests.sweep.conftest import assert_same_results, run_cellsweep
+from tests.helpers import assert_same_results, plain, run_cellsweep
 
 pytestmark = pytest.mark.neuron
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    from tests.sweep.conftest import DATA
+    from tests.helpers import DATA
     import shutil
 
     folder = tmp_path_factory.mktemp("reference")
@@ -44,7 +43,7 @@ def test_mpi_equals_serial(reference, tmp_path, ranks):
     proc = run_cellsweep("run", config, "-o", out, mpi=ranks)
     assert f"{ranks} MPI rank(s)" in proc.stderr
     assert_same_results(ref, out)
-    with h5py.File(out, "r") as f:
+    with plain(out) as f:
         workers = set(f["worker"][:].tolist())
         assert workers <= set(range(ranks)) and len(workers) >= min(ranks, 2)
         assert int(f.attrs["n_rows"]) == 12
@@ -52,7 +51,7 @@ def test_mpi_equals_serial(reference, tmp_path, ranks):
 
 def test_results_file_contents(reference):
     _, ref = reference
-    with h5py.File(ref, "r") as f:
+    with plain(ref) as f:
         assert f.attrs["complete"] and f.attrs["kind"] == "sweep"
         assert "gnabar_hh.somatic" in f.attrs["config"]
         versions = __import__("json").loads(f.attrs["versions"])
@@ -94,7 +93,7 @@ def test_status_after_the_end(reference):
 def test_traces_kept_and_one_axis_plots(tmp_path):
     import yaml
 
-    from tests.sweep.conftest import DATA
+    from tests.helpers import DATA
 
     data = yaml.safe_load((DATA / "tiny" / "tiny.yaml").read_text())
     data["cell"]["morphology"] = str(DATA / "tiny" / "ball_stick.swc")
@@ -104,7 +103,7 @@ def test_traces_kept_and_one_axis_plots(tmp_path):
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "traces.h5"
     run_cellsweep("run", config, "-o", out)
-    with h5py.File(out, "r") as f:
+    with plain(out) as f:
         traces = f["traces/step/soma"]
         assert traces.shape == (3, 201) and traces.attrs["dt_ms"] == 0.5
         resting, spiking = traces[0], traces[2]
