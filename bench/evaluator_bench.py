@@ -508,12 +508,13 @@ def run_simplecell(args):
 
     with tempfile.TemporaryDirectory(prefix="evaluator_bench.") as tmp:
         folder = Path(tmp)
-        data = yaml.safe_load(SIMPLE_YAML.read_text())
-        swc = resolve(SIMPLE_YAML.parent, data["cell"]["morphology"])
+        from support.bluepyopt_reference import shipped
+
+        swc = shipped("ephys", "examples", "simplecell", "simple.swc")
         if not swc.exists():
-            raise SystemExit(f"{swc}: BluePyOpt's simple.swc not found (expected ../shared/data "
-                             "beside the checkout)")
-        config = temp_config(SIMPLE_YAML, folder, "simplecell.yaml")
+            raise SystemExit(f"{swc}: the installed bluepyopt does not ship simple.swc")
+        config = temp_config(SIMPLE_YAML, folder, "simplecell.yaml",
+                             edit=lambda d: d["cell"].update(morphology=str(swc)))
         model, _ = load_model(config)
         sets = random_sets(model.free_parameters, args.n, args.seed)
         # BluePyOpt's names: gnabar_hh.somatic -> gnabar_hh

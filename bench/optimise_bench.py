@@ -25,7 +25,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SIMPLE = ROOT.parent / "shared" / "data" / "bluepyopt_simplecell" / "simple.swc"
+sys.path.insert(0, str(ROOT))
+from support.bluepyopt_reference import shipped  # noqa: E402
+
+SIMPLE = shipped("ephys", "examples", "simplecell", "simple.swc")   # BluePyOpt's own copy
 
 
 def bluepyopt_run(offspring, generations, seed, isolate=True):
@@ -34,7 +37,6 @@ def bluepyopt_run(offspring, generations, seed, isolate=True):
 
     import bluepyopt
 
-    sys.path.insert(0, str(ROOT))
     from support.bluepyopt_reference import build
 
     evaluator = build(str(SIMPLE))

@@ -9,6 +9,18 @@ and writes the hall of fame and the logbook as JSON.
 
 import json
 import sys
+from pathlib import Path
+
+
+def shipped(*parts: str) -> Path:
+    """A file shipped inside the installed bluepyopt package (its examples and test data),
+    e.g. ``shipped("ephys", "examples", "simplecell", "simple.swc")``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("bluepyopt")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("bluepyopt is not installed")
+    return Path(spec.origin).parent.joinpath(*parts)
 
 
 def build(swc: str):
