@@ -241,14 +241,5 @@ def pareto_indices(scores: np.ndarray) -> list[int]:
     return keep
 
 
-class OptimiseCampaign:
-    """The optimisation kind of campaign (``engine.CampaignKind``)."""
-
-    name = "optimise"
-    prepare = staticmethod(prepare)
-    open_store = staticmethod(open_store)
-    run = staticmethod(run)
-    describe = staticmethod(describe)
-
-
-KIND = OptimiseCampaign()
+KIND = engine.CampaignKind(name="optimise", prepare=prepare, open_store=open_store, run=run,
+                             describe=describe)

@@ -5,7 +5,7 @@ its floats for the journal, Python per row for the HDF5 columns), so one coordin
 at ~12 000 results/s, i.e. above ~120 ranks for 10 ms evaluations (BENCHMARKS.md §7). A
 ``RecordBatch`` holds many results as numpy arrays. The rank that evaluated them encodes them
 once (``encode``); rank 0 decodes the bytes with ``numpy.frombuffer``, appends the very same bytes
-to the journal (``sweep.journal``) and writes HDF5 columns with slice assignments, so its cost is
+to the journal (``sweep.store.journal``) and writes HDF5 columns with slice assignments, so its cost is
 per message, not per result.
 
 All numbers of a row sit in one numpy structured array (``rows``), so that taking, joining and

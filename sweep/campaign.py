@@ -128,14 +128,5 @@ def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -
                    ran=ran)
 
 
-class SweepCampaign:
-    """The sweep kind of campaign (``engine.CampaignKind``)."""
-
-    name = "sweep"
-    prepare = staticmethod(prepare)
-    open_store = staticmethod(open_store)
-    run = staticmethod(run)
-    describe = staticmethod(describe)
-
-
-KIND = SweepCampaign()
+KIND = engine.CampaignKind(name="sweep", prepare=prepare, open_store=open_store, run=run,
+                             describe=describe)

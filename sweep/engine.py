@@ -1,7 +1,7 @@
 """What every kind of campaign is: the contract sweeps and optimisations (and later kinds)
 implement, and what they share (run settings, signature, the results file's door, summary).
 
-A campaign kind is an object with
+A campaign kind (``CampaignKind``) has
 
 - ``name``: its config section (``sweep``, ``optimise``, ...), which selects it;
 - ``prepare(source, output, workers) -> Plan``: read and check the whole config, no side effects;
@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Callable
 
 from cellsweep.cells.config import display_path
 from cellsweep.cells.mechanisms import content_hash
@@ -85,16 +85,15 @@ class Summary:
     ran: int = 0
 
 
-class CampaignKind(Protocol):
-    name: str
+@dataclass(frozen=True)
+class CampaignKind:
+    """A kind of campaign: its config section and the four steps every kind implements."""
 
-    def prepare(self, source: ConfigSource, output=None, workers=None) -> Plan: ...
-
-    def open_store(self, plan: Plan, restart: bool = False, extra_versions=None): ...
-
-    def run(self, plan: Plan, executor, stop, store, progress=None) -> Summary: ...
-
-    def describe(self, plan: Plan, store) -> str: ...
+    name: str                      # the config section that selects it
+    prepare: Callable[..., Plan]   # (source, output=None, workers=None) -> Plan
+    open_store: Callable           # (plan, restart=False, extra_versions=None) -> store | None
+    run: Callable[..., Summary]    # (plan, executor, stop, store, progress=None) -> Summary
+    describe: Callable[..., str]   # (plan, store) -> one line for the log
 
 
 def read_run(sec: Section, base_dir: Path, output_override=None, workers_override=None,

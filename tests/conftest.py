@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DATA
+from tests.helpers import copy_tiny
 
 os.environ.setdefault("NEURON_INIT_MPI", "0")   # plain per-process NEURON, never MPI
 
@@ -74,6 +74,17 @@ def example_model():
 @pytest.fixture()
 def tiny(tmp_path):
     """A copy of the tiny ball-and-stick model in a fresh directory."""
-    for name in ("tiny.yaml", "ball_stick.swc"):
-        shutil.copy(DATA / "tiny" / name, tmp_path / name)
-    return tmp_path / "tiny.yaml"
+    return copy_tiny(tmp_path)
+
+
+@pytest.fixture()
+def example_dir(tmp_path, repo):
+    """A copy of the example's config (as a mapping) and morphology in a fresh directory,
+    pointing at the repository's mechanisms: (directory, mapping)."""
+    import yaml
+
+    src = repo / "configs" / "example"
+    shutil.copy(src / "example_pyramid.swc", tmp_path / "example_pyramid.swc")
+    data = yaml.safe_load((src / "example.yaml").read_text())
+    data["cell"]["mechanisms_dir"] = str(repo / "mechanisms" / "example")
+    return tmp_path, data

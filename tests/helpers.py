@@ -74,6 +74,13 @@ def assert_same_results(a, b) -> None:
         assert same, f"{key} differs between {a} and {b}"
 
 
+def copy_tiny(folder) -> Path:
+    """The tiny ball-and-stick model copied into ``folder``; returns its config."""
+    for name in ("tiny.yaml", "ball_stick.swc"):
+        shutil.copy(DATA / "tiny" / name, Path(folder) / name)
+    return Path(folder) / "tiny.yaml"
+
+
 def write_config(path, text: str) -> Path:
     Path(path).write_text(text)
     return Path(path)

@@ -73,10 +73,14 @@ class ResultsFile:
     def param_names(self) -> list[str]:
         return self._names("parameters")
 
+    def _units(self, dataset: str) -> list[str]:
+        """Units per column; "" for each where the file has none (format version 1)."""
+        names, units = self._names(dataset), self._names(dataset, "units")
+        return units if len(units) == len(names) else [""] * len(names)
+
     @property
     def param_units(self) -> list[str]:
-        units = self._names("parameters", "units")
-        return units if len(units) == len(self.param_names) else [""] * len(self.param_names)
+        return self._units("parameters")
 
     @property
     def feature_names(self) -> list[str]:
@@ -84,8 +88,7 @@ class ResultsFile:
 
     @property
     def feature_units(self) -> list[str]:
-        units = self._names("features", "units")
-        return units if len(units) == len(self.feature_names) else [""] * len(self.feature_names)
+        return self._units("features")
 
     @property
     def extra_columns(self) -> list[str]:

@@ -6,7 +6,6 @@ names the file, the key path and what was expected, no traceback, and nothing wr
 
 import copy
 import json
-import shutil
 import subprocess
 import sys
 
@@ -15,16 +14,6 @@ import yaml
 from click.testing import CliRunner
 
 from cellsweep.launch.cli import main
-
-
-@pytest.fixture()
-def example_dir(tmp_path, repo):
-    """A copy of the example with its morphology, pointing at the repo's mechanisms."""
-    src = repo / "configs" / "example"
-    shutil.copy(src / "example_pyramid.swc", tmp_path / "example_pyramid.swc")
-    data = yaml.safe_load((src / "example.yaml").read_text())
-    data["cell"]["mechanisms_dir"] = str(repo / "mechanisms" / "example")
-    return tmp_path, data
 
 
 def run_cli(tmp_path, data, *args, command="validate"):

@@ -7,22 +7,18 @@ import pandas as pd
 import pytest
 
 from cellsweep.sweep import results
-from tests.helpers import assert_same_results, plain, run_cellsweep
+from tests.helpers import assert_same_results, copy_tiny, plain, run_cellsweep
 
 pytestmark = pytest.mark.neuron
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    from tests.helpers import DATA
-    import shutil
-
     folder = tmp_path_factory.mktemp("reference")
-    for name in ("tiny.yaml", "ball_stick.swc"):
-        shutil.copy(DATA / "tiny" / name, folder / name)
+    config = copy_tiny(folder)
     out = folder / "serial.h5"
-    run_cellsweep("run", folder / "tiny.yaml", "-o", out, "--backend", "serial")
-    return folder / "tiny.yaml", out
+    run_cellsweep("run", config, "-o", out, "--backend", "serial")
+    return config, out
 
 
 @pytest.mark.parametrize("args", [("--backend", "processes", "--workers", "1"),

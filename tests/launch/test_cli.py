@@ -3,18 +3,14 @@ output of ``best``, the rate ``status`` reports, the DISPLAY banner, units in th
 and readers refusing what is not a results file with one line."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 
-import numpy as np
 import pytest
 import yaml
 
 from cellsweep.sweep import results
 from cellsweep.sweep import store as St
-from tests.helpers import DATA, cellsweep_command, env, run_cellsweep
+from tests.helpers import cellsweep_command, copy_tiny, env, run_cellsweep
 
 pytestmark = pytest.mark.neuron
 
@@ -23,11 +19,10 @@ pytestmark = pytest.mark.neuron
 def finished(tmp_path_factory):
     """The tiny sweep, run once with two workers: (config, results file)."""
     folder = tmp_path_factory.mktemp("tiny")
-    for name in ("tiny.yaml", "ball_stick.swc"):
-        shutil.copy(DATA / "tiny" / name, folder / name)
+    config = copy_tiny(folder)
     out = folder / "tiny.h5"
-    run_cellsweep("run", folder / "tiny.yaml", "-o", out, "--workers", "2")
-    return folder / "tiny.yaml", out
+    run_cellsweep("run", config, "-o", out, "--workers", "2")
+    return config, out
 
 
 def features_of(stdout: str) -> dict:

@@ -9,7 +9,6 @@ of its region), through both commands: same exit status (2), same lines, nothing
 """
 
 import copy
-import shutil
 
 import pytest
 import yaml
@@ -83,12 +82,9 @@ OPTIMISE_CASES = {
 
 
 @pytest.fixture()
-def example(tmp_path, repo):
-    src = repo / "configs" / "example"
-    shutil.copy(src / "example_pyramid.swc", tmp_path / "example_pyramid.swc")
-    data = yaml.safe_load((src / "example.yaml").read_text())
-    data["cell"]["mechanisms_dir"] = str(repo / "mechanisms" / "example")
-    data["run"]["output"] = "out.h5"
+def example(example_dir):
+    tmp_path, data = example_dir
+    data["run"]["output"] = "out.h5"        # never beside the repository's results
     return tmp_path, data
 
 
@@ -115,19 +111,14 @@ def check(tmp_path, data, expected):
     assert "Traceback" not in validate.stderr + run.stderr
 
 
-@pytest.mark.parametrize("case", sorted(MODEL_CASES))
-def test_model_problems(example, case):
-    tmp_path, data = example
-    edit, expected = MODEL_CASES[case]
-    data = copy.deepcopy(data)
-    edit(data)
-    check(tmp_path, data, expected)
+CASES = {**{f"model: {k}": v for k, v in MODEL_CASES.items()},
+         **{f"sweep/run: {k}": v for k, v in SWEEP_CASES.items()}}
 
 
-@pytest.mark.parametrize("case", sorted(SWEEP_CASES))
-def test_sweep_and_run_problems(example, case):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_model_sweep_and_run_problems(example, case):
     tmp_path, data = example
-    edit, expected = SWEEP_CASES[case]
+    edit, expected = CASES[case]
     data = copy.deepcopy(data)
     edit(data)
     check(tmp_path, data, expected)
