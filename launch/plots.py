@@ -244,6 +244,9 @@ def plot_optimisation(results, out_dir, model=None) -> list[Path]:
             ax.plot(np.zeros(len(ok)) + 0.5 + 0.15 * np.random.default_rng(0).standard_normal(
                 len(ok)), ok[name], ".", color="0.8", ms=2)
             ax.plot(np.full(len(hof), 0.5), hof[:, j], "o", color="C3", ms=4)
+            values = ok[name].to_numpy()
+            if values.size and values.min() > 0 and values.max() > 20 * values.min():
+                ax.set_yscale("log")        # a log-scaled bound: spread over decades
             ax.set_xticks([])
             ax.set_title(label(name), fontsize=7)
             ax.tick_params(labelsize=6)

@@ -351,7 +351,7 @@ def write_test_configs(folder: Path) -> list[Path]:
 
 
 def repository_configs() -> list[Path]:
-    return [REPO / "configs" / "example" / "example.yaml",
+    return [*sorted((REPO / "configs").glob("*/*.yaml")),
             *sorted((REPO / "tests" / "data").glob("*/*.yaml"))]
 
 

@@ -122,6 +122,7 @@ def _python(out_dir: Path, *args: str) -> subprocess.CompletedProcess:
 def _run_script(out_dir: Path, *args: str):
     proc = _python(out_dir, "model.py", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "DISPLAY" not in proc.stderr, proc.stderr        # no NEURON GUI banner
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
