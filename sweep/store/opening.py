@@ -68,7 +68,11 @@ def open_for_writing(output: Path, layout: Layout, campaign: Campaign, points=No
                         lock=lock)
     if layout.fixed_rows and records is not None:
         records = records.take(records.ids < layout.n_rows)
-    store.open(records, valid_end, runs=(meta or {}).get("runs") if not restart else None)
+    try:
+        store.open(records, valid_end, runs=(meta or {}).get("runs") if not restart else None)
+    except BaseException:
+        store.abandon()          # what a kill would leave: files as they are, lock released
+        raise
     return store
 
 

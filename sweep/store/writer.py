@@ -197,7 +197,7 @@ class ResultStore:
     def open(self, results: RecordBatch | None = None, valid_end: int | None = None,
              runs: list | None = None) -> None:
         """Start, or resume with ``results`` from the journal (whose intact frames end at
-        ``valid_end``) and its earlier ``runs``: rebuild the file, open the journal."""
+        ``valid_end``) and its earlier ``runs``: open the journal, then rebuild the file."""
         fresh = not self.journal_path.exists()
         now = time.time()
         self.runs = [dict(r) for r in runs or ()] + [{"started": now, "ended": now,
@@ -206,7 +206,8 @@ class ResultStore:
             results = self._fresh(results)
             self._mark(results)
             self._committed.append(results)
-        self.rebuild(complete=False)
+        # the journal first: an HDF5 file without a journal beside it means "complete", so a
+        # kill between the two must leave a journal, never a lone fresh HDF5 file
         self.journal = J.Journal(self.journal_path, valid_end=None if fresh else valid_end)
         if fresh:
             self.journal.append([{"k": "meta", "signature": self.campaign.signature,
@@ -214,6 +215,7 @@ class ResultStore:
                                   "n_rows": self.layout.n_rows, "created": now}])
         self.journal.append([{"k": "run", "t": now, "pid": os.getpid()}])
         self.journal.sync()
+        self.rebuild(complete=False)
 
     # -- what is known ---------------------------------------------------------------------------
     def done_mask(self, n: int) -> np.ndarray:
@@ -324,6 +326,14 @@ class ResultStore:
             self.journal.close()
             self.journal = None
         release_lock(self.lock, self.output, remove=complete)
+        self.lock = None
+
+    def abandon(self) -> None:
+        """Close the journal and release the lock, leaving every file as it is (a failed open)."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        release_lock(self.lock, self.output, remove=False)
         self.lock = None
 
     # -- HDF5 ------------------------------------------------------------------------------------

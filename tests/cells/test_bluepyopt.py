@@ -116,8 +116,11 @@ def simplecell_reference(swc: str, sets: list) -> list:
 def run_here(*args, env=None) -> dict:
     """Run this file as a script in a fresh process; return the JSON it writes to ``args[-1]``."""
     out = Path(args[-1])
+    # the repository on the path: run as a script, this file still imports support/
+    path = os.pathsep.join(filter(None, [str(HERE.parents[2]), os.environ.get("PYTHONPATH")]))
     proc = subprocess.run([sys.executable, str(HERE), *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, "NEURON_INIT_MPI": "0", **(env or {})},
+                          text=True, env={**os.environ, "NEURON_INIT_MPI": "0",
+                                          "PYTHONPATH": path, **(env or {})},
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text())

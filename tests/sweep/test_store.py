@@ -125,6 +125,30 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path):
     assert [r["evaluated"] for r in runs] == [4, 6]
 
 
+def test_a_kill_while_the_first_file_is_written_leaves_a_resumable_campaign(tmp_path,
+                                                                             monkeypatch):
+    """The journal exists before the HDF5 file: a lone HDF5 file means "complete", so a kill
+    while the first one is written (fsync can take long on a busy disk) must not leave one."""
+    out = tmp_path / "out.h5"
+
+    class Killed(BaseException):
+        pass
+
+    def killed_while_writing(path, *args, **kwargs):
+        Path(path).write_bytes(b"half an HDF5 file")           # the temporary file, torn
+        raise Killed()
+
+    monkeypatch.setattr(St.hdf5, "write_new", killed_while_writing)
+    with pytest.raises(Killed):
+        open_store(out)
+    monkeypatch.undo()
+    assert St.paths(out)[0].exists() and not out.exists()
+    store = open_store(out)                                   # resumes, is not refused
+    store.record(RecordBatch.from_records([record(i) for i in range(10)]))
+    store.finish(complete=True)
+    assert St.ResultsFile(out).status_counts() == {"ok": 10}
+
+
 def test_a_changed_campaign_is_refused_with_its_changed_keys(tmp_path):
     out = tmp_path / "out.h5"
     store = open_store(out, config={"cell": {"Ra": 100}, "sweep": {"n": 3}})
