@@ -55,13 +55,16 @@ def journal_records(output) -> int:
                if not isinstance(item, dict))
 
 
-def wait_for_results(output, proc, minimum=1, timeout=60):
+def wait_for_results(output, proc, minimum=1, timeout=60, required=True):
+    """Until more than ``minimum`` results are journaled or the run ends; at most ``timeout``
+    seconds (then an error if ``required``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if journal_records(output) > minimum or proc.poll() is not None:
             return
         time.sleep(0.05)
-    raise AssertionError("no results appeared")
+    if required:
+        raise AssertionError("no results appeared")
 
 
 def check_consistent(output, n_points):
@@ -84,8 +87,9 @@ def kill_and_resume(config, output, kills, mpi=None, seed=0):
     for k in range(kills):
         before = journal_records(output)
         proc = start("run", config, "-o", output, mpi=mpi)
-        if k % 3 == 0:
-            time.sleep(rng.uniform(0.2, 2.0))
+        if k % 3 == 0:          # start-up: a random moment, but before new results appear
+            wait_for_results(output, proc, minimum=before, timeout=rng.uniform(0.2, 2.0),
+                             required=False)
         else:
             wait_for_results(output, proc, minimum=before, timeout=120)
             time.sleep(rng.uniform(0.0, 1.0))

@@ -94,7 +94,8 @@ def test_other_algorithms_run_and_record_every_evaluation(simplecell, algorithm)
 @pytest.mark.parametrize("mpi", [None, pytest.param(2, marks=pytest.mark.mpi)])
 def test_killed_optimisation_resumes_to_the_uninterrupted_result(simplecell, mpi):
     data, tmp = simplecell
-    config = write(data, tmp, offspring_size=12, max_generations=12, seed=3)
+    # ~3 s of campaign (60 generations of 5 ms evaluations), so that kills land inside it
+    config = write(data, tmp, offspring_size=12, max_generations=60, seed=3)
     reference = tmp / "reference.h5"
     run_cellsweep("run", config, "-o", reference)
     out = tmp / "killed.h5"
