@@ -37,6 +37,8 @@ run trivial-mpi3      $MPIEXEC -n 3 $PY bench/engine_bench.py trivial-mpi --task
 run flood-b1          $MPIEXEC -n 3 $PY bench/engine_bench.py flood --tasks 20000 --repeats 5 --batch 1
 run flood-b50         $MPIEXEC -n 3 $PY bench/engine_bench.py flood --tasks 100000 --repeats 5 --batch 50
 run writer            bash bench/writer_before_after.sh 5
+run store             bash bench/store_before_after.sh 8
+run features          bash bench/features_before_after.sh 5
 run model             $PY bench/engine_bench.py model --fit "$OUT/flood-b1.jsonl" "$OUT/flood-b50.jsonl"
 run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
 run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5

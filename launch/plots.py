@@ -73,8 +73,13 @@ def plot_traces(model, result, path: Path) -> Path:
         ax.set_ylabel(variable_label(variables.pop()) if len(variables) == 1 else "")
         ax.legend(fontsize=7, loc="upper right", frameon=False)
     axes[-1, 0].set_xlabel("time (ms)")
+    values = {**model.default_values(), **result.params}
+    shown = [p for p in model.parameters
+             if (p.free or p.name in result.params) and values.get(p.name) is not None]
+    params = ", ".join(f"{p.name}={values[p.name]:.4g}" + (f" {p.units}" if p.units else "")
+                       for p in shown[:6]) + (" ..." if len(shown) > 6 else "")
     fig.suptitle(f"{model.cell.name}: status {result.status}, total score "
-                 f"{result.total_score:.2f}", fontsize=10)
+                 f"{result.total_score:.2f}" + (f"\n{params}" if params else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
