@@ -106,7 +106,7 @@ def validate(config, output):
     if plan is not None:
         from cellsweep.cells.config import display_path
 
-        click.echo(f"  {kind.name}: {plan_summary(plan)} -> {display_path(plan.run.output)}")
+        click.echo(f"  {kind.describe(plan)} -> {display_path(plan.run.output)}")
 
 
 def morphology_summary(model) -> list[str]:
@@ -114,14 +114,6 @@ def morphology_summary(model) -> list[str]:
     from cellsweep.cells.morphology_check import topology_report
 
     return topology_report(model.cell.morphology)
-
-
-def plan_summary(plan) -> str:
-    if hasattr(plan, "points"):
-        return f"{plan.sweep.design} design, {plan.n_points} points"
-    spec = plan.spec
-    return (f"{spec.algorithm}, {spec.offspring_size} offspring x {spec.max_generations} "
-            f"generations ({plan.expected_evaluations} evaluations)")
 
 
 def read_params_file(path) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -89,11 +88,12 @@ def open_store(plan: OptimisePlan, restart: bool = False, extra_versions=None):
     return engine.open_store(plan, layout, None, attrs, restart, extra_versions)
 
 
-def describe(plan: OptimisePlan, store) -> str:
+def describe(plan: OptimisePlan, store=None) -> str:
     spec = plan.spec
-    return (f"{spec.algorithm} optimisation, {spec.offspring_size} offspring x "
-            f"{spec.max_generations} generations, seed {spec.seed}, {store.n_done} evaluations "
-            "journaled")
+    text = (f"{spec.algorithm} optimisation, {spec.offspring_size} offspring x "
+            f"{spec.max_generations} generations ({plan.expected_evaluations} evaluations), "
+            f"seed {spec.seed}")
+    return text if store is None else f"{text}, {store.n_done} evaluations journaled"
 
 
 class CampaignMap:

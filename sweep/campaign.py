@@ -79,8 +79,9 @@ def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
                              extra_versions)
 
 
-def describe(plan: SweepPlan, store) -> str:
-    return f"{plan.sweep.design} sweep of {plan.n_points} points, {store.n_done} already done"
+def describe(plan: SweepPlan, store=None) -> str:
+    text = f"{plan.sweep.design} sweep of {plan.n_points} points"
+    return text if store is None else f"{text}, {store.n_done} already done"
 
 
 class _Tasks:

@@ -9,7 +9,7 @@ A campaign kind (``CampaignKind``) has
   campaign is already complete, or a ``ConfigError`` refusal (``store.open_for_writing``);
 - ``run(plan, executor, stop, store, progress) -> Summary``: evaluate over an injected executor
   (anything with ``imap_unordered(tasks)`` yielding ``RecordBatch``es) until done or stopped;
-- ``describe(plan, store) -> str``: one line for the log.
+- ``describe(plan, store=None) -> str``: one line for ``validate`` and the log.
 
 ``launch.campaigns`` registers the kinds; nothing branches on which kind a plan is.
 """
@@ -93,7 +93,7 @@ class CampaignKind:
     prepare: Callable[..., Plan]   # (source, output=None, workers=None) -> Plan
     open_store: Callable           # (plan, restart=False, extra_versions=None) -> store | None
     run: Callable[..., Summary]    # (plan, executor, stop, store, progress=None) -> Summary
-    describe: Callable[..., str]   # (plan, store) -> one line for the log
+    describe: Callable[..., str]   # (plan, store=None) -> one line: what it runs (and has done)
 
 
 def read_run(sec: Section, base_dir: Path, output_override=None, workers_override=None,

@@ -24,7 +24,8 @@ def test_bundled_optimisation_validates():
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NEURON_INIT_MPI": "0"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "IBEA, 20 offspring x 50 generations" in proc.stdout, proc.stdout
+    assert "IBEA optimisation, 20 offspring x 50 generations (1000 evaluations)" in proc.stdout, \
+        proc.stdout
 
 
 def test_truth_stated_in_the_config_and_within_its_bounds():
