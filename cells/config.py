@@ -18,8 +18,9 @@ from cellsweep.cells.errors import MechanismError
 from cellsweep.cells.expressions import ExpressionError, compile_expression
 from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
 from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
-                          did_you_mean)
+                          did_you_mean, type_name)
 from cellsweep.cells.stimuli_config import read_protocols
+from cellsweep.cells.values import value_problem
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
 DISTRIBUTION_KEYS = {
@@ -70,11 +71,30 @@ def model_from_dict(data: dict, source: str, base_dir: Path,
 
 
 # -- cell --------------------------------------------------------------------------------------
+# names hoc already gives a meaning: a template of that name cannot be defined
+HOC_RESERVED = {"proc", "func", "obfunc", "iterator", "begintemplate", "endtemplate", "public",
+                "external", "objref", "objectvar", "strdef", "double", "local", "localobj",
+                "create", "connect", "access", "forall", "forsec", "ifsec", "if", "else", "while",
+                "for", "break", "continue", "return", "stop", "print", "delete", "read",
+                "insert", "uninsert", "setpointer", "help", "depvar", "eqn", "em", "quit",
+                "Vector", "List", "File", "Graph", "Matrix", "Random", "Shape", "PlotShape",
+                "SectionList", "SectionRef", "Impedance", "CVode", "ParallelContext", "NetCon",
+                "NetStim", "IClamp", "SEClamp", "VClamp", "ExpSyn", "Exp2Syn", "AlphaSynapse",
+                "Import3d_SWC_read", "Import3d_Neurolucida3", "Import3d_GUI", "StringFunctions",
+                "Deck", "HBox", "VBox", "ValueFieldEditor", "Timer", "Pointer", "Glyph",
+                "LinearMechanism", "KSChan", "PythonObject", "NMODLRandom", "soma", "dend",
+                "apic", "axon", "myelin", "celsius", "v_init", "dt", "t", "secondorder"}
+
+
 def _read_cell(sec: Section, base_dir: Path, problems: Problems):
     name = sec.string("name", "cell")
     if name and not (name[0].isalpha() and name.replace("_", "a").isalnum()):
         sec.error("name", f"invalid cell name {name!r}; expected a letter followed by letters, "
                           "digits or underscores (it becomes a NEURON template name)")
+    elif name in HOC_RESERVED:
+        sec.error("name", f"cell name {name!r} is a name NEURON's hoc already uses; expected "
+                          "another name (it becomes a NEURON template name), e.g. "
+                          f"'{name}_cell'")
     morph = sec.string("morphology")
     morphology = None
     if morph:
@@ -385,7 +405,8 @@ def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Par
 
     if group == "fixed" and not isinstance(value, dict):
         v = check_number(value, path, problems)
-        return None if v is None else replace(param, value=v)
+        return None if v is None or not _value_ok(param, v, path, problems) \
+            else replace(param, value=v)
     sec = Section(value, path, problems)
     dist = sec.string("distribution", "")
     if dist and param.kind != "range":
@@ -398,6 +419,8 @@ def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Par
     if group == "fixed":
         v = sec.number("value")
         sec.finish()
+        if v is not None and not _value_ok(param, v, f"{path}.value", problems):
+            return None
         return replace(param, value=v, distribution=dist or "")
     low, high = sec.number("low"), sec.number("high")
     log = sec.boolean("log", False)
@@ -405,11 +428,21 @@ def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Par
     sec.finish()
     if low is None or high is None or not check_bounds(low, high, log, path, problems):
         return None
+    if not (_value_ok(param, low, f"{path}.low", problems)
+            & _value_ok(param, high, f"{path}.high", problems)):
+        return None
     if default is None:
         default = math.sqrt(low * high) if log else (low + high) / 2
     elif not low <= default <= high:
         problems.add(f"{path}.default", f"expected a value within [{low:g}, {high:g}], found {default:g}")
     return replace(param, value=default, low=low, high=high, log=log, distribution=dist or "")
+
+
+def _value_ok(param: S.Parameter, value: float, path: str, problems) -> bool:
+    problem = value_problem(param, value)
+    if problem:
+        problems.add(path, problem)
+    return not problem
 
 
 # -- simulation, features, scoring -------------------------------------------------------------
@@ -447,6 +480,21 @@ def efel_setting_names() -> dict:
     return {f.name: f.type for f in dataclasses.fields(efel.Settings)}
 
 
+def _setting_problem(value, wanted: type) -> str:
+    """An eFEL setting's value against the type eFEL declares for it ("" if it fits)."""
+    if wanted is bool:
+        return "" if isinstance(value, bool) else f"expected true or false, found {value!r}"
+    if wanted is str:
+        return "" if isinstance(value, str) else f"expected a string, found {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number, found {type_name(value)} {str(value)[:60]!r}"
+    if not math.isfinite(value):
+        return f"expected a finite number, found {value!r}"
+    if wanted is int and value != int(value):
+        return f"expected a whole number, found {value!r}"
+    return ""
+
+
 def _read_features(top: Section, protocols, problems) -> tuple:
     out, names = [], set()
     entries = top.sequence("features", [])
@@ -482,10 +530,12 @@ def _read_features(top: Section, protocols, problems) -> tuple:
         for key, value in s.items():
             if key not in settings_types:
                 s.error(key, "unknown eFEL setting" + did_you_mean(key, list(settings_types)))
-            elif not isinstance(value, (int, float, str, bool)):
-                s.error(key, f"expected a number, string or boolean, found {value!r}")
             else:
-                settings.append((key, value))
+                problem = _setting_problem(value, settings_types[key])
+                if problem:
+                    s.error(key, problem)
+                else:
+                    settings.append((key, value))
         window = f.sequence("window_ms", None) or (protocol.window_ms if protocol else (0, 1))
         if len(window) != 2 or not all(isinstance(w, (int, float)) for w in window) \
                 or not window[0] < window[1]:

@@ -44,8 +44,13 @@ class OptimisePlan(Plan):
 
     @property
     def expected_evaluations(self) -> int:
-        extra = self.spec.offspring_size if self.spec.algorithm == "MO-CMA" else 0
-        return self.spec.offspring_size * self.spec.max_generations + extra
+        return _expected(self.spec)
+
+
+def _expected(spec: OptimiseSpec) -> int:
+    """Evaluations an optimisation makes (MO-CMA also evaluates its first parents)."""
+    extra = spec.offspring_size if spec.algorithm == "MO-CMA" else 0
+    return spec.offspring_size * spec.max_generations + extra
 
 
 def prepare(config, output=None, workers=None) -> OptimisePlan:
@@ -63,7 +68,8 @@ def prepare(config, output=None, workers=None) -> OptimisePlan:
     spec = read_optimise(Section(data.get("optimise"), "optimise", problems), model)
     run = engine.read_run(Section(data.get("run"), "run", problems), config_path.parent, output,
                           workers, default_name=f"{config_path.stem}.h5")
-    engine.check_traces(model, run, problems)
+    known = spec is not None and spec.offspring_size and spec.max_generations
+    engine.check_traces(model, run, problems, _expected(spec) if known else None)
     problems.raise_if_any()
     names = tuple(p.name for p in model.free_parameters)
     signature, canonical = engine.campaign_signature(data, model)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from cellsweep.cells.schema import REQUIRED, Section, check_bounds, check_number, join_path
+from cellsweep.cells.values import value_problem
 
 DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
 SPACE_FILLING = ("random", "latin_hypercube", "sobol")
@@ -199,6 +200,41 @@ def _read_csv(sec: Section, base_dir: Path):
             sec.error("file", f"{path}:{i}: not a number in {row!r}")
             return (), []
     return tuple(table), header
+
+
+MAX_POINTS = 20_000_000     # the table of points is held in memory: 8 bytes x axes per point
+
+
+def value_problems(spec: SweepSpec, model, file_path: str = "") -> list[tuple[str, str]]:
+    """(key path, message) of every axis value or bound its parameter refuses
+    (``cells.values``: the rule ``--set``, bounds and fixed values follow too), and of a design
+    too large to hold; call before ``points``."""
+    out = []
+    for j, axis in enumerate(spec.axes):
+        param = model.parameter(axis.name)
+        if param is None:
+            continue
+        where = join_path("sweep.parameters", axis.name)
+        if spec.design == "csv":
+            for row, values in enumerate(spec.table, start=2):
+                problem = value_problem(param, values[j])
+                if problem:
+                    out.append(("sweep.file", f"{file_path}:{row}: column {axis.name!r}: {problem}"))
+                    break
+            continue
+        candidates = [("low", axis.low), ("high", axis.high)] if spec.design in SPACE_FILLING \
+            else [(None, v) for v in axis.values]
+        for key, value in candidates:
+            problem = value_problem(param, value)
+            if problem:
+                out.append((f"{where}.{key}" if key else where, problem))
+                break
+    n = size(spec)
+    if n > MAX_POINTS:
+        out.append(("sweep", f"the design has {n:,} points; cellsweep holds a sweep's table of "
+                             f"points in memory and takes at most {MAX_POINTS:,} (split the sweep "
+                             "into several campaigns)"))
+    return out
 
 
 def size(spec: SweepSpec) -> int:

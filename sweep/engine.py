@@ -34,6 +34,7 @@ from cellsweep.sweep.tasks import PointEvaluator
 RUN_ONLY = ("output", "workers", "recycle_after", "max_rss_mb", "commit_interval_s",
             "log_interval_s", "progress")
 MAX_TRACE_SAMPLES = 2_000_000     # per stored trace and row: ~8 MB of float32
+MAX_TRACE_BYTES = 16 * 2**30      # all stored traces of a campaign
 
 
 @dataclass(frozen=True)
@@ -132,17 +133,26 @@ def read_run(sec: Section, base_dir: Path, output_override=None, workers_overrid
     return settings
 
 
-def check_traces(model, run: RunSettings, problems: Problems) -> None:
-    """Stored traces must fit: samples per trace = tstop / dt_ms."""
+def check_traces(model, run: RunSettings, problems: Problems, n_rows: int | None = None) -> None:
+    """Stored traces must fit: samples per trace = tstop / dt_ms, and all of them (float32,
+    every recording, every row) within ``MAX_TRACE_BYTES`` (rank 0 holds them until the end)."""
     if run.trace_dt_ms is None or model is None:
         return
+    per_row = 0.0
     for protocol in model.protocols:
         samples = protocol.tstop_ms / run.trace_dt_ms
+        per_row += 4 * samples * len(protocol.recordings)
         if samples > MAX_TRACE_SAMPLES:
             problems.add("run.traces.dt_ms",
                          f"{run.trace_dt_ms:g} ms gives {samples:.3g} samples per trace of "
                          f"protocol {protocol.name!r} ({protocol.tstop_ms:g} ms); expected at "
                          f"most {MAX_TRACE_SAMPLES:,} (a larger dt_ms)")
+            return
+    if n_rows is not None and per_row * n_rows > MAX_TRACE_BYTES:
+        problems.add("run.traces.dt_ms",
+                     f"stored traces would take {per_row * n_rows / 2**30:.1f} GiB "
+                     f"({n_rows:,} evaluations x {per_row / 2**20:.2f} MiB); expected at most "
+                     f"{MAX_TRACE_BYTES / 2**30:.0f} GiB (a larger dt_ms, or fewer points)")
 
 
 def check_output(path: Path, problems: Problems, where: str) -> None:

@@ -62,6 +62,53 @@ SWEEP_CASES = {
         lambda d: d["protocols"]["step_pos"]["recordings"].update(
             soma_x={"location": "soma", "variable": "cai"}),
         "protocols.step_pos.recordings.soma_x: variable 'cai' does not exist at soma"),
+    # one rule for every value (cells.values), wherever the value is written
+    "negative time step on a sweep axis": (
+        lambda d: d["sweep"]["parameters"].update({"sim.dt_ms": {"values": [-1, 0.025]}}),
+        "sweep.parameters['sim.dt_ms']: expected a value > 0, found -1"),
+    "zero segments on a sweep axis": (
+        lambda d: d["sweep"]["parameters"].update({"nseg.somatic": {"values": [0, 1]}}),
+        "sweep.parameters['nseg.somatic']: expected a whole number of segments from 1 to 32767, "
+        "found 0"),
+    "negative time step as a fixed value": (
+        lambda d: (d["cell"]["fixed"].update({"sim.dt_ms": -0.5}),
+                   d["simulation"].update(cvode=False)),
+        "cell.fixed['sim.dt_ms']: expected a value > 0, found -0.5"),
+    "bound outside a parameter's range": (
+        lambda d: d["cell"]["free"].update({"Ra.somatic": {"low": -10, "high": 100}}),
+        "cell.free['Ra.somatic'].low: expected a value > 0, found -10"),
+    "noise above 1 on a sweep axis": (
+        lambda d: (d["protocols"]["step_pos"]["stimuli"].update(
+            syn={"kind": "synapses", "start_ms": 10, "interval_ms": 5, "number": 3,
+                 "weight_uS": 0.001, "locations": [{"region": "apical", "distance_um": 100}]}),
+            d["sweep"]["parameters"].update({"step_pos.syn.noise": {"values": [0.5, 2]}})),
+        "sweep.parameters['step_pos.syn.noise']: expected a value <= 1, found 2"),
+    "a design too large to hold": (
+        lambda d: d["sweep"]["parameters"].update(
+            {"gbar_k_m.somatic": {"linspace": [0, 0.01, 1000]},
+             "step_pos.step.amp_nA": {"linspace": [0.1, 0.6, 1000]},
+             "celsius": {"linspace": [20, 37, 1000]}}),
+        "sweep: the design has 1,000,000,000 points; cellsweep holds a sweep's table of points in "
+        "memory and takes at most 20,000,000"),
+    "n_samples far too large": (
+        lambda d: d.update(sweep={"design": "random", "n_samples": 1e12}),
+        "sweep: the design has 1,000,000,000,000 points"),
+    "stored traces too large": (
+        lambda d: (d.update(sweep={"design": "random", "n_samples": 1_000_000}),
+                   d["run"].update(traces={"dt_ms": 0.1})),
+        "run.traces.dt_ms: stored traces would take"),
+    "eFEL setting of the wrong type": (
+        lambda d: d["features"][0].update(settings={"Threshold": "abc"}),
+        "features[0].settings.Threshold: expected a number, found a string 'abc'"),
+    "eFEL setting that must be whole": (
+        lambda d: d["features"][0].update(settings={"DerivativeWindow": 2.5}),
+        "features[0].settings.DerivativeWindow: expected a whole number, found 2.5"),
+    "cell named like a hoc keyword": (
+        lambda d: d["cell"].update(name="proc"),
+        "cell.name: cell name 'proc' is a name NEURON's hoc already uses"),
+    "cell named like a hoc class": (
+        lambda d: d["cell"].update(name="Vector"),
+        "cell.name: cell name 'Vector' is a name NEURON's hoc already uses"),
     "both sweep and optimise": (
         lambda d: d.update(optimise={"algorithm": "IBEA", "offspring_size": 4,
                                      "max_generations": 2}),
@@ -151,3 +198,15 @@ def test_design_problems(example, index):
     for short, name in AXES.items():
         message = message.replace(f"sweep.parameters.{short}", f"sweep.parameters[{name!r}]")
     check(tmp_path, data, message)
+
+
+def test_nan_in_a_design_csv(example):
+    tmp_path, data = example
+    (tmp_path / "points.csv").write_text("gbar_k_m.somatic,step_pos.step.amp_nA\n"
+                                         "0.001,0.2\n0.002,nan\n")
+    data = copy.deepcopy(data)
+    data["sweep"] = {"design": "csv", "file": "points.csv"}
+    check(tmp_path, data, "sweep.file: ")
+    validate, _ = both(tmp_path, data)
+    assert "points.csv:3: column 'step_pos.step.amp_nA': expected a finite number, found nan" \
+        in validate.stderr
