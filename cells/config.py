@@ -198,7 +198,10 @@ def _read_insert(sec: Section, region_names: set, mechset) -> tuple:
             continue
         good = []
         for i, name in enumerate(names):
-            if name not in density:
+            if not isinstance(name, str):
+                sec.problems.add(f"{path}[{i}]", f"expected a mechanism name, found "
+                                                 f"{type_name(name)}")
+            elif name not in density:
                 where = f"{path}[{i}]"
                 known = sorted(density)
                 sec.problems.add(where, f"unknown mechanism {name!r}; expected a SUFFIX of a .mod "
