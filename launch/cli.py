@@ -30,11 +30,36 @@ def fail(exc: Exception) -> None:
     sys.exit(2)
 
 
+def usage_error(exc: click.UsageError) -> None:
+    """Command-line misuse (unknown option, missing argument, bad choice) as one line:
+    ``error: <command>: <click's message>``, exit 2 (click's own form is a usage block)."""
+    ctx = exc.ctx
+    name = ctx.command.name if ctx is not None and ctx.parent is not None else "cellsweep"
+    message = "; ".join(line.strip() for line in exc.format_message().splitlines()
+                        if line.strip())
+    click.echo(f"error: {name}: {message}", err=True)
+    sys.exit(2)
+
+
 class _Group(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise                         # bare ``cellsweep``: the help, as click shows it
+        except click.UsageError as exc:
+            usage_error(exc)
+
     def invoke(self, ctx):
+        from cellsweep.sweep.store import FormatError
+
         try:
             return super().invoke(ctx)
-        except FrameworkError as exc:
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            usage_error(exc)
+        except (FrameworkError, FormatError) as exc:
             fail(exc)
 
 
@@ -198,6 +223,9 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
         plot_path = check_output_path(
             Path(plot_path) if plot_path else Path("results") / f"{Path(config).stem}_traces.png",
             "--plot")
+        if plot_path.suffix.lower() != ".png":
+            raise UsageProblem(f"--plot {plot_path}: not a PNG file name; expected a .png file "
+                               "name, e.g. --plot results/traces.png")
     from cellsweep.cells.evaluate import evaluate as run_one
 
     result = run_one(model, overrides, traces=not no_plot)
@@ -264,37 +292,68 @@ def run(config, output, workers, backend, restart):
     main_run(config, output, workers, backend, restart)
 
 
-def _results_path(path) -> Path:
-    """A results file a reader can open: the HDF5 file, or the journal of a campaign that has
-    not written it yet; anything else is refused with what it is."""
-    from cellsweep.sweep.store import FormatError, ResultsFile, paths
+def _results_path(path, partial: bool = False) -> Path:
+    """A results file a reader can open; anything else is refused with what it is.
+
+    ``partial`` (``status``): also the journal of a campaign that has not written its HDF5
+    file yet. The other readers need the HDF5 file (with a journal beside it, they read both);
+    an incomplete HDF5 file without its journal is read only if its rows agree with its last
+    commit (a warning says it is incomplete)."""
+    from cellsweep.sweep.store import FormatError, ResultsFile, paths, read_journal
 
     path = Path(path)
     journal = paths(path)[0]
-    if not path.exists() and not journal.exists():
-        raise UsageProblem(f"{path}: no such results file")
     if path.is_dir():
         raise UsageProblem(f"{path}: is a directory; expected a results file (.h5)")
-    if path.exists() and not journal.exists():
-        try:
-            ResultsFile(path, attempts=3)
-        except FormatError as exc:
-            raise UsageProblem(str(exc)) from None
+    if not path.exists() and not journal.exists():
+        raise UsageProblem(f"{path}: no such results file")
+    has_journal = journal.exists() and read_journal(path)[0] is not None
+    if not path.exists():
+        if not has_journal:
+            raise UsageProblem(f"{path}: no such results file ({journal.name} beside it is not "
+                               "a cellsweep journal)")
+        if partial:
+            return path
+        from cellsweep.sweep.results import current
+
+        current(path)                         # raises FormatError: only a journal, no file
+    try:
+        f = ResultsFile(path, attempts=3)
+    except FormatError as exc:
+        if partial and has_journal:
+            return path                       # status reads the journal (and says so)
+        raise UsageProblem(str(exc)) from None
+    if not has_journal and not f.complete and not partial:
+        held = int(f.done().sum())
+        if held != f.n_committed:
+            raise UsageProblem(f"{path}: incomplete and without its journal, and torn: {held} "
+                               f"rows hold results, its last commit says {f.n_committed}; "
+                               "expected a complete results file or the journal beside it")
+        click.echo(f"warning: {path}: incomplete ({held} of {f.n_rows} results) and without its "
+                   "journal", err=True)
     return path
 
 
 @main.command()
 @click.argument("results", type=click.Path(dir_okay=False))
 def status(results):
-    """Done / failed / pending, rate and ETA of a campaign (while it runs, or after)."""
+    """Done / failed / pending, rate and ETA of a campaign (while it runs, or after); from its
+    journal when there is one, saying how much of it the HDF5 file holds."""
     from cellsweep.sweep.progress import format_seconds
     from cellsweep.sweep.results import status as read_status
 
-    info = read_status(_results_path(results))
+    info = read_status(_results_path(results, partial=True))
     state = "running" if info["running"] else ("complete" if info["complete"] else "stopped")
+    if not info["journal"] and not info["complete"]:
+        state = "incomplete, without its journal"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "none yet"
     click.echo(f"{results}: {state}")
     click.echo(f"  {info['done']}/{info['total']} done ({counts}), {info['pending']} pending")
+    if info["journal"] and info["in_file"] is None:
+        click.echo(f"  no HDF5 file yet: all {info['done']} in the journal only")
+    elif info["journal"] and info["in_file"] < info["done"]:
+        click.echo(f"  the HDF5 file holds {info['in_file']} of them, the journal all "
+                   f"{info['done']}")
     if info["rate_per_s"] == info["rate_per_s"]:
         click.echo(f"  rate {info['rate_per_s']:.2f} eval/s"
                    + (f", ETA {format_seconds(info['eta_s'])}" if info["pending"] else ""))
@@ -302,20 +361,30 @@ def status(results):
 
 @main.command()
 @click.argument("results", type=click.Path(dir_okay=False))
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None)
-@click.option("--sqlite", "sqlite_path", type=click.Path(dir_okay=False), default=None)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the table as CSV to this file.")
+@click.option("--sqlite", "sqlite_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the table into this SQLite database (a table of that name in an "
+                   "existing database is replaced).")
 @click.option("--table", default="results", show_default=True, help="SQLite table name.")
 def export(results, csv_path, sqlite_path, table):
-    """Export the results table to CSV and/or SQLite."""
+    """Export the results table to CSV and/or SQLite. A stopped or running campaign's results
+    are those of its journal (the HDF5 file may lag behind). Outputs are written under a
+    temporary name and renamed at the end; missing directories are created. An output that is
+    a results file, its journal or lock (this or another campaign's) is refused."""
     from cellsweep.sweep.results import export as do_export
+    from cellsweep.sweep.results import journal_lag
 
     if not csv_path and not sqlite_path:
         raise UsageProblem("export: give --csv FILE and/or --sqlite FILE")
     for option, value in (("--csv", csv_path), ("--sqlite", sqlite_path)):
         if value:
             check_output_path(Path(value), option)
-    rows = do_export(_results_path(results), csv=csv_path, sqlite=sqlite_path, table=table)
-    click.echo(f"{rows} rows exported")
+    path = _results_path(results)
+    lag = journal_lag(path)
+    rows = do_export(path, csv=csv_path, sqlite=sqlite_path, table=table)
+    click.echo(f"{rows} rows exported" + (f" ({lag} of them from the journal, not yet in the "
+                                          "HDF5 file)" if lag else ""))
 
 
 @main.command()
@@ -331,11 +400,23 @@ def plot(results, out_dir, points, config):
     convergence, Pareto front, hall of fame and best traces of an optimisation."""
     from cellsweep.launch.plots import plot_campaign
 
-    path = _results_path(results)
+    from cellsweep.sweep.store import ResultsFile
+
     try:
         ids = [int(p) for p in points.split(",") if p.strip()]
     except ValueError:
         raise UsageProblem(f"--points {points!r}: expected comma-separated integers") from None
+    path = _results_path(results)
+    if ids:
+        f = ResultsFile(path)
+        if f.kind == "optimise":
+            raise UsageProblem(f"--points {points}: {path} is an optimisation, whose plots take "
+                               "no points; expected no --points")
+        n = f.status_codes.shape[0]
+        wrong = [i for i in ids if not 0 <= i < n]
+        if wrong:
+            raise UsageProblem(f"--points {points}: no point {', '.join(map(str, wrong))} in "
+                               f"{path}; expected point ids 0 to {n - 1}")
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_plots")
     model = campaign_model(path, config, required=config is not None)
     for written in plot_campaign(path, out, points=ids, model=model):

@@ -2,17 +2,31 @@
 
 Everything here reads through the results file's owner (``sweep.store``): ``ResultsFile`` for
 the HDF5 file, ``read_journal`` for what a running or stopped campaign has committed since.
+``best`` and ``export`` read both (``current``): a killed campaign's results are those of its
+journal, which the HDF5 file may lag behind. ``load`` reads the HDF5 file as it is.
+
+``export`` never destroys what it reads: it refuses an output that is the results file (by any
+path), its journal or lock, or any other cellsweep results file, journal or lock; it writes each
+output under a temporary name beside it and renames it into place at the end, so a failure
+leaves no half-written file. Missing output directories are created.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from cellsweep.cells.errors import ConfigError
 from cellsweep.sweep import store as St
+from cellsweep.sweep.store.reader import committed as _committed
+
+
+class ExportRefused(ConfigError):
+    """An export output that would destroy a results file, or that cannot be written."""
 
 
 def is_results_file(path) -> bool:
@@ -38,7 +52,10 @@ def status(path) -> dict:
     path = Path(path)
     meta, results, dropped, _end = St.read_journal(path)
     running = False
+    in_file = None                     # results in the HDF5 file (None: there is none)
     if meta is not None:
+        if path.exists():
+            in_file = _committed(path)
         total = int(meta.get("n_rows", 0))
         ids, names = results.ids, results.status_names()
         _, first = np.unique(ids, return_index=True)
@@ -52,6 +69,7 @@ def status(path) -> dict:
     else:
         f = St.ResultsFile(path)
         total, counts, complete = f.n_rows, f.status_counts(), f.complete
+        in_file = f.n_committed
         runs = _json_list(f.attrs.get("runs"))
         ends = f.column("t_end")[f.done()]
     done = sum(counts.values())
@@ -67,7 +85,7 @@ def status(path) -> dict:
             "failed": done - counts.get("ok", 0), "counts": counts, "rate_per_s": rate,
             "eta_s": eta, "running": running, "complete": complete, "runs": len(runs),
             "last_result_age_s": time.time() - float(finite.max()) if finite.size else math.nan,
-            "torn_journal_lines": dropped}
+            "torn_journal_lines": dropped, "journal": meta is not None, "in_file": in_file}
 
 
 def _json_list(text) -> list:
@@ -80,10 +98,34 @@ def _json_list(text) -> list:
     return value if isinstance(value, list) else []
 
 
+def current(path) -> "St.ResultsFile":
+    """The results file with what its journal holds beyond it (a running or killed campaign);
+    FormatError if there is no HDF5 file yet (a campaign killed before its first commit)."""
+    path = Path(path)
+    meta, results, _dropped, _end = St.read_journal(path)
+    if meta is not None and not path.exists():
+        n = len(np.unique(results.ids))
+        raise St.FormatError(f"{path}: no HDF5 file yet, only its journal ({n} result"
+                             f"{'s' * (n != 1)} committed); expected a results file (cellsweep "
+                             "run resumes the campaign and writes it)")
+    f = St.ResultsFile(path)
+    return f.with_results(results) if meta is not None else f
+
+
+def journal_lag(path) -> int:
+    """Results the journal holds beyond the HDF5 file's last commit (0 without a journal)."""
+    path = Path(path)
+    meta, results, _dropped, _end = St.read_journal(path)
+    if meta is None:
+        return 0
+    held = len(np.unique(results.ids))
+    return max(0, held - (_committed(path) if path.exists() else 0))
+
+
 def best(path, n: int = 1) -> list[dict]:
     """The ``n`` best parameter sets: an optimisation's hall of fame when it finished, else the
-    ``ok`` evaluations with the lowest total score."""
-    f = St.ResultsFile(path)
+    ``ok`` evaluations with the lowest total score (the journal's too, see ``current``)."""
+    f = current(path)
     names = f.param_names
     opt = f.optimisation()
     if opt is not None and "hall_of_fame" in opt:
@@ -102,13 +144,126 @@ def metadata(path) -> dict:
 
 
 def export(path, csv=None, sqlite=None, table: str = "results") -> int:
-    """Write the results table as CSV and/or an SQLite table; return the number of rows."""
-    frame = load(path)
-    if csv is not None:
-        frame.to_csv(csv, index=False)
-    if sqlite is not None:
-        import sqlite3
-
-        with sqlite3.connect(sqlite) as conn:
-            frame.to_sql(table, conn, if_exists="replace", index=False)
+    """Write the results table (the journal's results included, see ``current``) as CSV and/or
+    an SQLite table (replacing a table of that name in an existing database); return the number
+    of rows. Raises ``ExportRefused`` before anything is written for an output that would
+    destroy a results file or is not SQLite, ``FormatError`` for an unreadable input."""
+    targets = [(option, Path(value)) for option, value in (("--csv", csv), ("--sqlite", sqlite))
+               if value is not None]
+    problems = [p for option, target in targets for p in export_problems(path, target, option)]
+    if len(targets) == 2 and _same(targets[0][1], targets[1][1]):
+        problems.append(f"--sqlite {sqlite}: the same file as --csv; expected two different "
+                        "files")
+    if sqlite is not None and not str(table).strip():
+        problems.append("--table: empty; expected an SQLite table name")
+    if problems:
+        raise ExportRefused(problems)
+    frame = current(path).frame()
+    written = []                           # (temporary, target), renamed when all are written
+    try:
+        for option, target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            written.append((tmp, target))
+            try:
+                if option == "--csv":
+                    frame.to_csv(tmp, index=False)
+                else:
+                    _write_sqlite(frame, target, tmp, table)
+            except OSError as exc:
+                raise ExportRefused(f"{option} {target}: cannot write "
+                                    f"({exc.strerror or exc})") from None
+            except Exception as exc:     # sqlite3.Error, or pandas refusing a table name
+                raise ExportRefused(f"{option} {target}: cannot write "
+                                    f"({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        for tmp, target in written:
+            os.replace(tmp, target)
+        written = []
+    finally:
+        for tmp, _ in written:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
     return len(frame)
+
+
+def _write_sqlite(frame, target: Path, tmp: Path, table: str) -> None:
+    """``frame`` as table ``table`` of a copy of the database at ``target`` (or a new one) at
+    ``tmp``."""
+    import shutil
+    import sqlite3
+
+    dst = sqlite3.connect(tmp)
+    try:
+        if target.exists() and target.stat().st_size:
+            src = sqlite3.connect(target.resolve().as_uri() + "?mode=ro", uri=True)
+            try:
+                src.backup(dst)
+            finally:
+                src.close()
+            shutil.copymode(target, tmp)
+        frame.to_sql(table, dst, if_exists="replace", index=False)
+        dst.commit()
+    finally:
+        dst.close()
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def export_problems(results, target, option: str) -> list[str]:
+    """Why ``target`` must not be an export output of ``results`` (empty if it may be)."""
+    results, target = Path(results), Path(target)
+    where = f"{option} {target}"
+    journal, lock = St.paths(results)
+    for own, what in ((results, "the results file being exported"),
+                      (journal, "the journal of the results file being exported"),
+                      (lock, "the lock of the results file being exported")):
+        if _same(target, own):
+            return [f"{where}: is {what}; expected a new file name (writing it would destroy "
+                    "the results)"]
+    if target.is_dir():
+        return [f"{where}: is a directory; expected a file path"]
+    if not target.exists():
+        return []
+    what = _results_kind(target)
+    if what:
+        return [f"{where}: is {what}; expected a new file name or an earlier export"]
+    if option == "--sqlite" and target.stat().st_size:
+        try:
+            with open(target, "rb") as fh:
+                head = fh.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            return [f"{where}: cannot read ({exc.strerror or exc}); expected an SQLite database "
+                    "or a new file name"]
+        if head != SQLITE_HEADER:
+            return [f"{where}: exists and is not an SQLite database; expected an SQLite database "
+                    "(its table is replaced) or a new file name"]
+    return []
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (also through symlinks or other spellings)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _results_kind(path: Path) -> str:
+    """"a cellsweep results file" / "... journal" / "... lock" for such a file, else ""."""
+    if St.is_results_file(path):
+        return "a cellsweep results file"
+    name = path.name
+    if name.endswith(".journal"):
+        stem = path.with_name(name[:-len(".journal")])
+        if St.read_journal(stem)[0] is not None:
+            return "the journal of a cellsweep results file"
+    if name.endswith(".lock"):
+        stem = path.with_name(name[:-len(".lock")])
+        if stem.exists() or St.paths(stem)[0].exists():
+            return "the lock of a cellsweep results file"
+    return ""

@@ -216,6 +216,14 @@ def _stretches(ids: np.ndarray, gap: int = 256):
 
 
 # -- reading ---------------------------------------------------------------------------------
+# what h5py raises for a damaged, truncated or half-rewritten file (a corrupt attribute can
+# also fail to decode: UnicodeDecodeError is a ValueError)
+_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
+# the row datasets every results file has (format versions 1 and 2)
+ROW_DATASETS = ("eval_id", "parameters", "features", "scores", "total_score", "status",
+                "message", "attempt", "timings", "worker", "host", "t_start", "t_end", "nseg")
+
+
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
 
@@ -236,7 +244,7 @@ def _open(path: Path, attempts: int):
     for attempt in range(attempts):
         try:
             return h5py.File(path, "r", locking=False)
-        except OSError as exc:   # mid-rewrite by the running campaign: try again shortly
+        except _READ_ERRORS as exc:   # mid-rewrite by the running campaign: try again shortly
             last = exc
             if attempt + 1 < attempts:
                 time.sleep(0.1)
@@ -244,20 +252,31 @@ def _open(path: Path, attempts: int):
 
 
 def _reason(exc) -> str:
-    text = str(exc)
-    return text.split("(")[0].strip() or text if text else "unreadable"
+    if isinstance(exc, KeyError):
+        return f"missing {exc.args[0] if exc.args else 'object'}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return (text.split("(")[0].strip() or text) if text else type(exc).__name__
 
 
 def read_header(path: Path, attempts: int = 1) -> dict:
     """The root attributes; raises FormatError for a file that is not a readable results file."""
     with _open(path, attempts) as f:
-        return check_header(path, _attrs(f))
+        try:
+            attrs = _attrs(f)
+        except _READ_ERRORS as exc:
+            raise FormatError(f"{path}: damaged results file: its attributes cannot be read "
+                              f"({_reason(exc)})") from None
+        return check_header(path, attrs)
 
 
 def check_header(path: Path, attrs: dict) -> dict:
     if attrs.get("format") != FORMAT:
         raise FormatError(f"{path}: not a cellsweep results file")
-    version = int(attrs.get("format_version", attrs.get("schema_version", 1)))
+    try:
+        version = int(attrs.get("format_version", attrs.get("schema_version", 1)))
+    except (TypeError, ValueError):
+        raise FormatError(f"{path}: damaged results file: its format_version "
+                          f"{attrs.get('format_version')!r} is not a number") from None
     if version not in READABLE_VERSIONS:
         raise FormatError(
             f"{path}: written in results-file format version {version}; this cellsweep reads "
@@ -267,14 +286,54 @@ def check_header(path: Path, attrs: dict) -> dict:
     return attrs
 
 
+class _Damaged(Exception):
+    """A results file whose content does not hang together (read again: it may be mid-write)."""
+
+
+def _check_body(attrs: dict, rows: dict, row_attrs: dict) -> None:
+    """Raise _Damaged unless the row datasets are all there, agree on the number of rows and
+    hold what the attributes promise (the names, status codes and JSON attributes)."""
+    missing = [name for name in ROW_DATASETS if name not in rows]
+    if missing:
+        raise _Damaged(f"missing the {', '.join(missing)} dataset{'s' * (len(missing) > 1)}")
+    n = rows["status"].shape[0] if rows["status"].ndim == 1 else -1
+    uneven = [name for name in ROW_DATASETS if not rows[name].shape or rows[name].shape[0] != n]
+    if n < 0 or uneven:
+        raise _Damaged(f"datasets of different lengths ({', '.join(uneven) or 'status'})")
+    for name in ("parameters", "features", "scores"):
+        width = len(row_attrs.get(name, {}).get("names", []))
+        if rows[name].ndim != 2 or rows[name].shape[1] != width:
+            raise _Damaged(f"{name}: {rows[name].shape[1:]} columns for {width} names")
+    codes = rows["status"]
+    if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < min(STATUS_CODES.values())
+                                                        or codes.max() > max(STATUS_CODES.values()))):
+        raise _Damaged("status codes out of range")
+    try:
+        int(attrs.get("n_rows", n))
+        int(attrs.get("n_committed", 0))
+        for key in ("versions", "runs"):
+            if key in attrs:
+                json.loads(attrs[key])
+    except (TypeError, ValueError) as exc:
+        raise _Damaged(f"an unreadable attribute ({_reason(exc)})") from None
+
+
 def read_all(path: Path, attempts: int = 20) -> dict:
     """Everything of a results file as plain data:
     ``{"attrs": {...}, "rows": {name: array}, "row_attrs": {name: {...}}, "groups": {...}}``.
-    Retried while a running campaign rewrites the file."""
+    Retried while a running campaign rewrites the file; raises FormatError (with a short
+    reason) for a file that is not, or no longer, a readable results file."""
     last = None
     for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.1)
         try:
-            with _open(path, attempts=1) as f:
+            f = _open(path, attempts=1)
+        except FormatError as exc:
+            last = exc
+            continue
+        try:
+            with f:
                 attrs = check_header(path, _attrs(f))
                 rows, row_attrs, groups = {}, {}, {}
                 for name, obj in f.items():
@@ -286,14 +345,15 @@ def read_all(path: Path, attempts: int = 20) -> dict:
                             f"{base}/{sub}", _attrs(d)) if isinstance(d, h5py.Dataset) else None)
                     else:
                         groups[name] = _read_group(obj)
+                _check_body(attrs, rows, row_attrs)
                 return {"attrs": attrs, "rows": rows, "row_attrs": row_attrs, "groups": groups}
         except FormatError:
-            raise
-        except (OSError, KeyError, RuntimeError) as exc:
-            last = exc
-            if attempt + 1 < attempts:
-                time.sleep(0.1)
-    raise FormatError(f"{path}: cannot read the results file ({_reason(last)})")
+            raise                       # not a results file (or of an unknown version)
+        except _Damaged as exc:
+            last = FormatError(f"{path}: damaged results file: {exc}")
+        except _READ_ERRORS as exc:
+            last = FormatError(f"{path}: damaged results file: cannot read it ({_reason(exc)})")
+    raise last
 
 
 def _read_group(g) -> dict:
@@ -311,16 +371,26 @@ def _read_group(g) -> dict:
 
 
 def read_traces(path: Path, eval_ids) -> dict:
-    """{(protocol, recording): (t_ms, array[len(ids), samples])} of the given rows."""
+    """{(protocol, recording): (t_ms, array[len(ids), samples])} of the given rows; raises
+    FormatError for a damaged file or an id that is not a row of it."""
     out = {}
     ids = sorted(int(i) for i in eval_ids)
     with _open(path, attempts=20) as f:
-        check_header(path, _attrs(f))
-        if "traces" not in f:
-            return out
-        for protocol in f["traces"]:
-            for recording in f["traces"][protocol]:
-                d = f["traces"][protocol][recording]
-                t = np.arange(d.shape[1]) * float(d.attrs["dt_ms"])
-                out[(protocol, recording)] = (t, d[ids, :] if ids else d[:0, :])
+        try:
+            check_header(path, _attrs(f))
+            if "traces" not in f:
+                return out
+            for protocol in f["traces"]:
+                for recording in f["traces"][protocol]:
+                    d = f["traces"][protocol][recording]
+                    if ids and not 0 <= ids[0] <= ids[-1] < d.shape[0]:
+                        raise FormatError(f"{path}: no row {ids[-1] if ids[-1] >= 0 else ids[0]}"
+                                          f"; expected ids 0 to {d.shape[0] - 1}")
+                    t = np.arange(d.shape[1]) * float(d.attrs["dt_ms"])
+                    out[(protocol, recording)] = (t, d[ids, :] if ids else d[:0, :])
+        except FormatError:
+            raise
+        except _READ_ERRORS as exc:
+            raise FormatError(f"{path}: damaged results file: its traces cannot be read "
+                              f"({_reason(exc)})") from None
     return out

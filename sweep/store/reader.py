@@ -3,13 +3,18 @@
 It reads the HDF5 file once (retrying while a running campaign rewrites it) and gives names,
 columns, statuses, metadata, traces and the groups a finished campaign adds (an optimisation's
 logbook, hall of fame, final population and Pareto front). A file of an older format version is
-read as it is; one of an unknown version is refused with a message naming its version.
+read as it is; one of an unknown version is refused with a message naming its version, and
+a damaged, truncated or foreign file with ``FormatError`` and a short reason (never an h5py,
+Key or Value error). ``with_results`` lays a journal's results over the rows (what a killed or
+running campaign has committed beyond the HDF5 file).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import cached_property
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +60,16 @@ class ResultsFile:
 
     @property
     def versions(self) -> dict:
-        return json.loads(self.attrs.get("versions", "{}"))
+        return json.loads(self.attrs.get("versions", "{}"))    # checked by hdf5.read_all
 
     @property
     def n_rows(self) -> int:
         return int(self.attrs.get("n_rows", self._rows["status"].shape[0]))
+
+    @property
+    def n_committed(self) -> int:
+        """Results the file says it holds (its last commit)."""
+        return int(self.attrs.get("n_committed", int(np.count_nonzero(self.done()))))
 
     def metadata(self) -> dict:
         """The root attributes, with ``versions`` decoded."""
@@ -162,11 +172,60 @@ class ResultsFile:
         rows in increasing id order."""
         return hdf5.read_traces(self.path, eval_ids)
 
+    # -- a journal's results ----------------------------------------------------------------------
+    def with_results(self, batch) -> "ResultsFile":
+        """A copy whose rows hold the results of ``batch`` (a ``RecordBatch``, e.g. a journal's;
+        the first result of an id wins, as in the store) over this file's rows; rows grow to
+        the highest id (an optimisation's rows grow with every evaluation). Traces stay the
+        file's."""
+        out = copy.copy(self)
+        out._rows = rows = {k: v for k, v in self._rows.items()}
+        out.__dict__.pop("status_codes", None)
+        if batch is None or not len(batch):
+            return out
+        _, first = np.unique(batch.ids, return_index=True)
+        batch = batch.take(np.sort(first))
+        if batch.ids.min() < 0:
+            raise FormatError(f"{self.path}: the journal holds a negative evaluation id")
+        layout = SimpleNamespace(param_names=self.param_names, traces=(),
+                                 columns=tuple((n, -1) for n in self.extra_columns))
+        cols = hdf5._columns(layout, batch)
+        need = max(int(batch.ids.max()) + 1, self.status_codes.shape[0])
+        ids = batch.ids
+        for name in hdf5.ROW_DATASETS + tuple(self.extra_columns):
+            current = rows[name]
+            if current.shape[0] < need:
+                grown = np.empty((need,) + current.shape[1:], dtype=current.dtype)
+                grown[:current.shape[0]] = current
+                grown[current.shape[0]:] = _fill(current.dtype)
+                current = grown
+            else:
+                current = current.copy()
+            if name in cols:
+                values = cols[name]
+                if current.ndim == 2 and np.shape(values)[1:] != current.shape[1:]:
+                    raise FormatError(f"{self.path}: its journal's {name} have "
+                                      f"{np.shape(values)[1:]} columns, the file {current.shape[1:]}")
+                current[ids] = values
+            rows[name] = current
+        out.attrs = {**self.attrs, "n_rows": max(self.n_rows, need),
+                     "n_committed": int(np.count_nonzero(rows["status"] >= 0))}
+        return out
+
     # -- what a finished campaign adds ------------------------------------------------------------
     def optimisation(self) -> dict | None:
         """A finished optimisation's groups (``logbook``, ``hall_of_fame``, ``final_population``,
         ``pareto_front``; each set with ``eval_id``, ``parameters``, ``scores``), or None."""
         return self.groups.get("optimisation")
+
+
+def _fill(dtype):
+    """The fill value of a row dataset of this dtype (what a pending row holds)."""
+    if dtype.kind == "f":
+        return np.nan
+    if dtype.kind in "iu":
+        return -1
+    return b""
 
 
 def _text(value) -> str:
@@ -181,10 +240,21 @@ def is_results_file(path) -> bool:
         return False
 
 
+def committed(path) -> int:
+    """How many results the HDF5 file's last commit holds (its header only: cheap); raises
+    FormatError for a file that is not a readable results file."""
+    attrs = hdf5.read_header(Path(path), attempts=3)
+    try:
+        return int(attrs.get("n_committed", 0))
+    except (TypeError, ValueError):
+        raise FormatError(f"{path}: damaged results file: n_committed "
+                          f"{attrs.get('n_committed')!r} is not a number") from None
+
+
 def stored_signature(path) -> str | None:
     """The config signature of a complete results file (its journal is gone), or None."""
     try:
         attrs = hdf5.read_header(Path(path))
     except OSError:
         return None
-    return str(attrs["config_signature"]) if attrs.get("complete", False) else None
+    return str(attrs.get("config_signature", "")) or None if attrs.get("complete", False) else None
