@@ -18,18 +18,50 @@ from cellsweep.cells.errors import SimulationError
 def location_problems(model: S.ModelSpec) -> list[tuple[str, str]]:
     """(key path, message) of every location or recording of ``model`` that does not exist on
     its cell. Builds the cell (mechanisms compiled and loaded) and frees it before returning."""
+    return location_report(model)[0]
+
+
+def location_report(model: S.ModelSpec) -> tuple[list, list]:
+    """``(problems, warnings)``, each a list of (key path, message): the problems of
+    ``location_problems``, and a warning per region the morphology leaves empty while
+    parameters are set on it. Builds the cell and frees it before returning."""
     from cellsweep.cells.neuron_cell import NeuronCell
 
     cell = NeuronCell(model)
     try:
-        return _check(cell, model)
+        empty = _empty_regions(cell)
+        return _check(cell, model, empty), _empty_region_warnings(model, empty)
     finally:
         del cell
         gc.collect()
 
 
-def _check(cell, model: S.ModelSpec) -> list[tuple[str, str]]:
+def _empty_regions(cell) -> set:
+    return {name for name, secs in cell.regions.items() if not secs and name != "all"}
+
+
+def _empty_region_warnings(model: S.ModelSpec, empty: set) -> list[tuple[str, str]]:
+    by_region: dict = {}
+    for p in model.parameters:
+        if p.kind in ("range", "section", "nseg") and p.region in empty:
+            by_region.setdefault(p.region, []).append(p.name)
+    morph = model.cell.morphology.name
+    return [("cell", f"region {region!r} is empty ({_why_empty(model, region)} in {morph}); "
+                     f"its parameters {', '.join(names)} have no effect")
+            for region, names in sorted(by_region.items())]
+
+
+def _why_empty(model: S.ModelSpec, region: str) -> str:
+    custom = model.cell.region(region)
+    if custom is None:
+        return f"no {region} sections"
+    return (f"no {custom.within} section lies between {custom.min_distance_um:g} and "
+            f"{custom.max_distance_um:g} um from the soma")
+
+
+def _check(cell, model: S.ModelSpec, empty: set = frozenset()) -> list[tuple[str, str]]:
     out = []
+    mechset = None
     for protocol in model.protocols:
         base = f"protocols.{protocol.name}"
         for stim in protocol.stimuli:
@@ -38,31 +70,69 @@ def _check(cell, model: S.ModelSpec) -> list[tuple[str, str]]:
             for i, loc in enumerate(locations):
                 path = f"{where}.location" if stim.kind != "synapses" else \
                     f"{where}.locations[{i}]"
-                problem = _segment_problem(cell, loc)
+                problem = _segment_problem(cell, model, loc, empty)
                 if problem:
                     out.append((path, problem))
         for rec in protocol.recordings:
             path = f"{base}.recordings.{rec.name}"
-            try:
-                seg = cell.segment(rec.location)
-            except SimulationError as exc:
-                out.append((path, _plain(exc)))
+            problem = _segment_problem(cell, model, rec.location, empty)
+            if problem:
+                out.append((path, problem))
                 continue
+            seg = cell.segment(rec.location)
             try:
                 getattr(seg, f"_ref_{rec.variable}")
             except (AttributeError, NameError):
-                out.append((path, f"variable {rec.variable!r} does not exist at "
-                                  f"{rec.location.label()}; expected v, or a variable of a "
-                                  "mechanism inserted there (e.g. ik, cai, m_na_t)"))
+                if mechset is None:
+                    mechset = _mechanism_set(model)
+                out.append((path, _missing_variable(model, mechset, rec)))
     return out
 
 
-def _segment_problem(cell, loc: S.Location) -> str:
+def _mechanism_set(model: S.ModelSpec):
+    from cellsweep.cells.errors import MechanismError
+    from cellsweep.cells.mechanisms import read_mechanism_set
+
+    try:
+        return read_mechanism_set(model.cell.mechanisms_dir)
+    except MechanismError:
+        return read_mechanism_set(None)
+
+
+def _missing_variable(model: S.ModelSpec, mechset, rec: S.Recording) -> str:
+    """Why ``rec.variable`` does not exist at its location: a variable of a mechanism not
+    inserted there (and where it is inserted), or no such variable at all."""
+    where = rec.location.label()
+    owner = mechset.range_variables().get(rec.variable)
+    if owner and not owner.endswith("_ion"):
+        regions = [region for region, names in model.cell.insert if owner in names]
+        inserted = (f"it is inserted in {', '.join(regions)}" if regions
+                    else "it is inserted nowhere (cell.insert)")
+        return f"{rec.variable}: mechanism {owner} is not inserted at {where}; {inserted}"
+    return (f"variable {rec.variable!r} does not exist at {where}; expected v, or a variable "
+            "of a mechanism inserted there (e.g. ik, cai, m_na_t)")
+
+
+def _segment_problem(cell, model: S.ModelSpec, loc: S.Location, empty: set = frozenset()) -> str:
+    if loc.kind == "distance" and loc.region in empty:
+        return (f"{loc.label()}: region {loc.region!r} is empty "
+                f"({_why_empty(model, loc.region)} in {model.cell.morphology.name})")
+    region = _ARRAY_REGION.get(loc.section.partition("[")[0]) if loc.kind == "section" else None
+    if region in empty:
+        # never touch NEURON here: indexing a section array the morphology left empty aborts
+        # the whole process ("section in the object was deleted")
+        return (f"{loc.section}: no such section in {model.cell.morphology.name} (region "
+                f"{region!r} is empty: it has no {region} sections)")
     try:
         cell.segment(loc)
     except SimulationError as exc:
         return _plain(exc)
     return ""
+
+
+# the section arrays of a cell and the base region each belongs to
+_ARRAY_REGION = {"soma": "somatic", "dend": "basal", "apic": "apical", "axon": "axonal",
+                 "myelin": "myelinated"}
 
 
 def _plain(exc: Exception) -> str:

@@ -34,7 +34,20 @@ BUILTIN_DENSITY = {
     "extracellular": {"range": [], "global": []},
 }
 ION_VARIABLES = {ion: [f"e{ion}", f"{ion}i", f"{ion}o", f"i{ion}"] for ion in ("na", "k", "ca", "cl")}
-BUILTIN_POINT = {"IClamp", "SEClamp", "VClamp", "ExpSyn", "Exp2Syn", "AlphaSynapse", "NetStim"}
+# NEURON's own point processes: their PARAMETERs (settable per instance, checked against
+# NEURON's MechanismStandard by tests/cells/test_bad_model_input.py), and which of them can
+# receive a NetCon's events (a NET_RECEIVE block: what a ``synapses`` stimulus needs)
+BUILTIN_POINT_PARAMETERS = {
+    "IClamp": ("del", "dur", "amp"),
+    "SEClamp": ("rs", "dur1", "amp1", "dur2", "amp2", "dur3", "amp3"),
+    "VClamp": ("dur", "amp", "gain", "rstim", "tau1", "tau2", "e0", "vo0", "vi0", "fac"),
+    "ExpSyn": ("tau", "e"),
+    "Exp2Syn": ("tau1", "tau2", "e"),
+    "AlphaSynapse": ("onset", "tau", "gmax", "e"),
+    "NetStim": ("interval", "number", "start", "noise"),
+}
+BUILTIN_POINT = set(BUILTIN_POINT_PARAMETERS)
+BUILTIN_RECEIVERS = {"ExpSyn", "Exp2Syn"}
 SECTION_VARIABLES = {"cm", "Ra", "diam"}  # settable without inserting anything ("L" is geometry)
 # units of NEURON's own variables (a .mod file's come from its declarations)
 BUILTIN_UNITS = {"cm": "uF/cm2", "Ra": "ohm cm", "diam": "um", "g_pas": "S/cm2", "e_pas": "mV",
@@ -57,6 +70,8 @@ class Mechanism:
     ions: tuple               # ions it uses (their e<ion> etc. become settable)
     source: str = ""          # file that defines it ("" for NEURON built-ins)
     units: tuple = ()         # ((variable without suffix, units), ...) as the file declares them
+    receives_events: bool = False   # has a NET_RECEIVE block (a NetCon can target it)
+    parameters: tuple = ()    # names declared in its PARAMETER block
 
     def full_range_names(self) -> list[str]:
         return [f"{n}_{self.name}" for n in self.range_names]
@@ -77,6 +92,11 @@ class MechanismSet:
 
     def point_processes(self) -> set:
         return {k for k, m in self.mechanisms.items() if m.kind != "density"}
+
+    def synapses(self) -> list:
+        """Point processes a NetCon can target (not artificial cells): what ``synapse:`` takes."""
+        return sorted(k for k, m in self.mechanisms.items()
+                      if m.kind == "point" and m.receives_events)
 
     def range_variables(self) -> dict:
         """Map full range-variable name (``gbar_na_t``, ``ena``) to the mechanism providing it."""
@@ -167,6 +187,8 @@ def parse_mod(path: Path) -> Mechanism:
     if name is None:
         raise MechanismError(f"{path}: NEURON block has no SUFFIX, POINT_PROCESS or ARTIFICIAL_CELL")
     units = []
+    param_block = re.search(_BLOCK.format(name="PARAMETER"), text)
+    parameters = _declared_names(param_block.group("body")) if param_block else []
     for block in ("PARAMETER", "ASSIGNED", "STATE"):
         m = re.search(_BLOCK.format(name=block), text)
         units += _declared_units(m.group("body")) if m else []
@@ -180,7 +202,9 @@ def parse_mod(path: Path) -> Mechanism:
                 declared.add(var)
     return Mechanism(name=name, kind=kind, range_names=tuple(dict.fromkeys(range_names)),
                      global_names=tuple(dict.fromkeys(global_names)), ions=tuple(ions),
-                     source=path.name, units=tuple(units))
+                     source=path.name, units=tuple(units),
+                     receives_events=re.search(r"\bNET_RECEIVE\b", text) is not None,
+                     parameters=tuple(dict.fromkeys(parameters)))
 
 
 def mod_files(directory: Path) -> list[Path]:
@@ -192,8 +216,9 @@ def read_mechanism_set(directory: Path | None) -> MechanismSet:
     mechs = {name: Mechanism(name, "density", tuple(d["range"]), tuple(d["global"]),
                              ("na", "k") if name == "hh" else ())
              for name, d in BUILTIN_DENSITY.items()}
-    for name in BUILTIN_POINT:
-        mechs[name] = Mechanism(name, "point", (), (), ())
+    for name, params in BUILTIN_POINT_PARAMETERS.items():
+        mechs[name] = Mechanism(name, "artificial" if name == "NetStim" else "point", params, (),
+                                (), receives_events=name in BUILTIN_RECEIVERS, parameters=params)
     if directory is not None:
         for path in mod_files(directory):
             mech = parse_mod(path)
@@ -266,8 +291,13 @@ def build(directory: Path) -> Path:
                 shutil.copy2(path, src / path.name)
             proc = subprocess.run([_nrnivmodl(), "mod"], cwd=tmp, capture_output=True, text=True,
                                   env={**os.environ, "NEURON_INIT_MPI": "0"})
+            log = root / f"{key}.log"      # nrnivmodl's whole output, kept after a failure
             if proc.returncode != 0 or _library(tmp) is None:
-                raise MechanismError(_compile_message(directory, proc.stdout + proc.stderr))
+                output = _ANSI.sub("", proc.stdout + proc.stderr)
+                log.write_text(f"nrnivmodl {directory} (cache key {key}), exit status "
+                               f"{proc.returncode}\n\n{output}", encoding="utf-8")
+                raise CompileError(directory, compile_failures(output, files), log)
+            log.unlink(missing_ok=True)    # an earlier failure of this content was transient
             (tmp / "BUILD_OK").write_text(key + "\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -278,13 +308,88 @@ def build(directory: Path) -> Path:
     return final
 
 
-def _compile_message(directory: Path, output: str) -> str:
-    culprits = sorted(set(re.findall(r"([\w.-]+\.mod)", output)) & {p.name for p in mod_files(directory)})
-    lines = [line for line in output.splitlines() if line.strip()]
-    interesting = [line for line in lines if re.search(r"error|Error|Illegal|line \d+", line)]
-    shown = "\n  ".join((interesting or lines)[-25:])
-    where = f" in {', '.join(culprits)}" if culprits else ""
-    return f"{directory}: nrnivmodl failed{where}; compiler output:\n  {shown}"
+class CompileError(MechanismError):
+    """``nrnivmodl`` refused a mechanism set: ``failures`` are (file, line or None, the
+    compiler's own line), one or more per failing file; ``log`` holds its whole output."""
+
+    def __init__(self, directory: Path, failures: list, log: Path):
+        self.directory, self.failures, self.log = Path(directory), failures, log
+        names = ", ".join(dict.fromkeys(f for f, _, _ in failures))
+        lines = "\n  ".join(format_failure(f) for f in failures)
+        super().__init__(f"{directory}: nrnivmodl failed in {names}:\n  {lines}\n"
+                         f"(the whole compiler output is in {log})")
+
+
+def format_failure(failure: tuple) -> str:
+    name, line, text = failure
+    return f"{name}:{line}: {text}" if line else f"{name}: {text}"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# nocmodl: "Error: Illegal block at line 62 in file k_m.mod" (also "... in file ../mod/k_m.mod")
+_NMODL_ERROR = re.compile(r"\bline (\d+) in file (?:\S*/)?([\w.-]+\.mod)\b")
+# the C++ compiler on the translated file: "/tmp/.../x86_64/k_m.cpp:503:4: error: ..."
+_CXX_ERROR = re.compile(r"(?:\S*/)?([\w.-]+)\.(?:cpp|c):(\d+):(?:\d+:)?\s*(?:fatal )?error:\s*(.*)")
+# make naming the target that failed: "make: *** [makemod2c_inc:19: k_m.cpp] Error 1"
+_MAKE_FAILED = re.compile(r"\[[^\]]*?([\w.-]+)\.(cpp|c|o)\] Error \d+")
+
+
+def compile_failures(output: str, files) -> list:
+    """(file, line or None, message) for each .mod file ``nrnivmodl``'s output blames: nocmodl's
+    own error lines (with the .mod line), the C++ compiler's errors in the code translated from a
+    file (with the .mod line when the offending text is found there, as VERBATIM code is), and
+    files make gave up on without either. Falls back to the last error-like lines, unattributed."""
+    names = {Path(p).name: Path(p) for p in files}
+    lines = output.splitlines()
+    found: list = []
+    for i, line in enumerate(lines):
+        m = _NMODL_ERROR.search(line)
+        if m and m.group(2) in names:
+            found.append((m.group(2), int(m.group(1)), line.strip()))
+            continue
+        m = _CXX_ERROR.search(line)
+        if m and f"{m.group(1)}.mod" in names:
+            name = f"{m.group(1)}.mod"
+            mod_line = _mod_line_of(names[name], lines[i + 1:i + 3])
+            where = f"in the C++ code translated from it ({m.group(1)}.cpp:{m.group(2)})"
+            found.append((name, mod_line, f"error: {m.group(3).strip()} [{where}]"))
+    blamed = {f for f, _, _ in found}
+    for m in _MAKE_FAILED.finditer(output):
+        name = f"{m.group(1)}.mod"
+        if name in names and name not in blamed:
+            step = "translating it" if m.group(2) in ("cpp", "c") else "compiling its C++ code"
+            detail = _nearby_errors(lines)
+            found.append((name, None, f"nrnivmodl failed while {step}"
+                                      + (f": {detail}" if detail else "")))
+            blamed.add(name)
+    if not found:
+        detail = _nearby_errors(lines) or "no error line recognised"
+        found.append(("nrnivmodl", None, detail))
+    return found
+
+
+def _mod_line_of(mod: Path, echoed: list) -> int | None:
+    """The .mod line of the C++ compiler's echoed source line (``  505 |   int x = ;``), if it
+    occurs there exactly once."""
+    for text in echoed:
+        m = re.match(r"^\s*\d+\s*\|\s?(.*)$", text)
+        if m and m.group(1).strip():
+            wanted = m.group(1).strip()
+            try:
+                source = mod.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return None
+            hits = [n for n, s in enumerate(source, 1) if s.strip() == wanted]
+            return hits[0] if len(hits) == 1 else None
+    return None
+
+
+def _nearby_errors(lines: list) -> str:
+    keep = [ln.strip() for ln in lines
+            if re.search(r"\b(error|Error|Illegal)\b", ln) and not ln.lstrip().startswith(
+                ("make", "Traceback", "raise ", "subprocess.", "File ", "NOTE"))
+            and "migration guide" not in ln]
+    return "; ".join(keep[-3:])
 
 
 _loaded: dict[str, Path] = {}

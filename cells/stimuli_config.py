@@ -121,14 +121,14 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
     location = S.Location(kind="soma")
     if kind == "synapses":
         synapse = sec.string("synapse", "Exp2Syn")
-        points = sorted(mechset.point_processes()) if mechset else []
-        if synapse and mechset and synapse not in points:
-            sec.error("synapse", f"unknown point process {synapse!r}; expected one of "
-                                 f"{', '.join(points)}" + did_you_mean(synapse, points))
+        mech = _synapse_mechanism(sec, synapse, mechset)
         params = sec.section("synapse_params")
         for key, v in params.items():
             n = check_number(v, params.key_path(key), problems)
-            if n is not None:
+            problem = _synapse_parameter_problem(mech, str(key)) if mech else ""
+            if problem:
+                params.error(key, problem)
+            elif n is not None:
                 values.append((f"syn_{key}", n))
         locs = sec.sequence("locations")
         extra_locations = tuple(filter(None, (read_location(v, f"{sec.key_path('locations')}[{i}]",
@@ -145,6 +145,51 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
     sec.finish()
     return S.Stimulus(name=name, kind=kind, location=location, values=tuple(values),
                       waveform=waveform, synapse=synapse, locations=extra_locations)
+
+
+def _synapse_mechanism(sec: Section, synapse, mechset):
+    """The mechanism a ``synapses`` stimulus names, if a NetCon can target it (a point process
+    with a NET_RECEIVE block); reports it at ``synapse`` otherwise."""
+    if not synapse or mechset is None:
+        return None
+    choices = mechset.synapses()
+    expected = f"expected a synapse: one of {', '.join(choices)}"
+    mech = mechset.mechanisms.get(synapse)
+    if mech is None:
+        sec.error("synapse", f"unknown point process {synapse!r}; {expected}"
+                             + did_you_mean(synapse, choices))
+    elif mech.kind == "density":
+        sec.error("synapse", f"{synapse} is a density mechanism (SUFFIX), not a point process; "
+                             f"{expected}")
+    elif mech.kind == "artificial":
+        sec.error("synapse", f"{synapse} is an artificial cell (an event source, not a synapse "
+                             f"on the cell); {expected}")
+    elif not mech.receives_events:
+        what = f"{mech.source} has" if mech.source else "it has"
+        sec.error("synapse", f"{synapse} is not a synapse: {what} no NET_RECEIVE block, so the "
+                             f"stimulus's NetStim events cannot reach it; {expected}")
+    else:
+        return mech
+    return None
+
+
+def _synapse_parameter_problem(mech, key: str) -> str:
+    """Why ``synapse_params.<key>`` cannot be set on each synapse of ``mech`` ("" if it can):
+    NEURON's parameters of a built-in, the RANGE variables of a .mod file's point process."""
+    if mech.source:
+        valid = list(mech.range_names)
+        if key in valid:
+            return ""
+        if key in mech.global_names:
+            return (f"{key} is GLOBAL in {mech.source} (one value shared by every {mech.name}), "
+                    f"not a parameter of each synapse; declare it RANGE there to set it here")
+        listed = f"the RANGE variables of {mech.source}: {', '.join(valid) or '(none)'}"
+    else:
+        valid = list(mech.parameters)
+        if key in valid:
+            return ""
+        listed = f"one of {', '.join(valid)}"
+    return f"{mech.name} has no parameter {key!r}; expected {listed}" + did_you_mean(key, valid)
 
 
 def stimulus_window(stim: S.Stimulus, tstop: float) -> tuple[float, float]:
