@@ -15,6 +15,8 @@ import operator
 
 import numpy as np
 
+from cellsweep.cells.schema import quote
+
 
 def _libm(scalar_fn, array_fn):
     """``scalar_fn`` (Python's math, i.e. the C library) applied element by element.
@@ -47,6 +49,13 @@ FUNCTIONS = {"exp": _libm(math.exp, np.exp), "log": _libm(math.log, np.log),
 CONSTANTS = {"pi": np.pi, "e": np.e}
 
 
+# Bounds on what we parse: a formula is a line or two; these keep a hostile one (thousands of
+# terms, operators nested thousands deep) from costing a RecursionError or a slow parse.
+MAX_LENGTH = 2000          # characters
+MAX_DEPTH = 100            # levels of operators and calls (parentheses alone add none)
+MAX_NODES = 1000           # numbers, names, operators and calls
+
+
 class ExpressionError(ValueError):
     """An expression uses something outside the allowed subset."""
 
@@ -58,10 +67,16 @@ def normalise(text: str) -> str:
 
 def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")):
     """Return ``f(**arrays)`` computing the expression; raise ExpressionError if not allowed."""
+    text = normalise(text).strip()
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression is {len(text)} characters long; expected at most "
+                              f"{MAX_LENGTH} characters")
     try:
-        tree = ast.parse(normalise(text).strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExpressionError(f"not a valid expression: {exc.msg}") from None
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        reason = exc.msg if isinstance(exc, SyntaxError) else "too deeply nested"
+        raise ExpressionError(f"not a valid expression: {reason}") from None
+    _check_size(tree)
     allowed = set(names)
     used: set[str] = set()
 
@@ -79,7 +94,7 @@ def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")
             if node.id in CONSTANTS:
                 value = CONSTANTS[node.id]
                 return lambda env: value
-            raise ExpressionError(f"unknown name {node.id!r}; allowed names: "
+            raise ExpressionError(f"unknown name {quote(node.id)}; allowed names: "
                                   f"{', '.join(sorted(allowed | set(CONSTANTS)))}")
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
             fn, left, right = _BINARY[type(node.op)], build(node.left), build(node.right)
@@ -97,7 +112,7 @@ def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")
         if isinstance(node, ast.Call) and not node.keywords:
             name = _function_name(node.func)
             if name not in FUNCTIONS:
-                raise ExpressionError(f"unknown function {name!r}; allowed: "
+                raise ExpressionError(f"unknown function {quote(name)}; allowed: "
                                       f"{', '.join(sorted(FUNCTIONS))}")
             fn, args = FUNCTIONS[name], [build(a) for a in node.args]
             return lambda env: fn(*[a(env) for a in args])
@@ -111,6 +126,24 @@ def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")
 
     evaluate.names = frozenset(used)
     return evaluate
+
+
+def _check_size(tree) -> None:
+    """Refuse trees deeper than MAX_DEPTH or larger than MAX_NODES (walked without recursion,
+    before ``build`` recurses over them)."""
+    stack, count = [(tree.body, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"expression is nested more than {MAX_DEPTH} levels deep; "
+                                  f"expected at most {MAX_DEPTH} levels of operators and calls")
+        if count > MAX_NODES:
+            raise ExpressionError(f"expression has more than {MAX_NODES} numbers, names and "
+                                  f"operators; expected at most {MAX_NODES}")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, (ast.operator, ast.unaryop, ast.cmpop,
+                                               ast.expr_context)))
 
 
 def _function_name(func) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,34 @@ def type_name(value) -> str:
         return "nothing"
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
             int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+QUOTE_LIMIT = 80
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = QUOTE_LIMIT
+_SHORT_REPR.maxlong = QUOTE_LIMIT * 10
+
+
+def quote(value, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for a message, cut at ``limit`` characters with "…" and the full length:
+    a user's value can be a megabyte string, a 400-digit number or a deep structure, and is
+    never printed whole (nor its whole repr built)."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value)} characters in all)"
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else None
+        if digits is not None and digits <= limit:
+            return repr(value)
+        return (f"{str(value)[:limit]}… ({digits} digits in all)" if digits is not None
+                else "an integer of more than 4000 digits")
+    text = _SHORT_REPR.repr(value)
+    if len(text) <= limit:
+        return text
+    count = len(value) if isinstance(value, (list, dict, tuple)) else None
+    size = f" ({count} item{'' if count == 1 else 's'} in all)" if count is not None else ""
+    return f"{text[:limit]}…{size}"
 
 
 class Problems:
@@ -118,10 +147,10 @@ class Section:
         if not found:
             return value
         if not isinstance(value, str):
-            self.error(key, f"expected a string, found {type_name(value)} {value!r}")
+            self.error(key, f"expected a string, found {type_name(value)} {quote(value)}")
             return None if default is REQUIRED else default
         if choices is not None and value not in choices:
-            self.error(key, f"unknown value {value!r}; expected one of {', '.join(choices)}"
+            self.error(key, f"unknown value {quote(value)}; expected one of {', '.join(choices)}"
                        + did_you_mean(value, choices))
             return None if default is REQUIRED else default
         return value
@@ -131,7 +160,7 @@ class Section:
         if not found:
             return value
         if not isinstance(value, bool):
-            self.error(key, f"expected true or false, found {value!r}")
+            self.error(key, f"expected true or false, found {quote(value)}")
             return None if default is REQUIRED else default
         return value
 
@@ -267,13 +296,13 @@ def check_number(value, path, problems, *, gt=None, ge=None, lt=None, le=None, i
     """Validate a number at ``path``; returns it as float (or int), or ``default`` on error."""
     bad = None if default is REQUIRED else default
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.add(path, f"expected a number, found {type_name(value)} {value!r}")
+        problems.add(path, f"expected a number, found {type_name(value)} {quote(value)}")
         return bad
-    if not math.isfinite(value):
-        problems.add(path, f"expected a finite number, found {value!r}")
+    if not _finite(value):
+        problems.add(path, f"expected a finite number, found {quote(value)}")
         return bad
     if integer and int(value) != value:
-        problems.add(path, f"expected a whole number, found {value!r}")
+        problems.add(path, f"expected a whole number, found {quote(value)}")
         return bad
     for op, bound, text in ((gt, gt, ">"), (ge, ge, ">="), (lt, lt, "<"), (le, le, "<=")):
         if bound is None:
@@ -281,18 +310,62 @@ def check_number(value, path, problems, *, gt=None, ge=None, lt=None, le=None, i
         ok = {">": value > bound, ">=": value >= bound, "<": value < bound,
               "<=": value <= bound}[text]
         if not ok:
-            problems.add(path, f"expected a value {text} {bound:g}, found {value!r}")
+            problems.add(path, f"expected a value {text} {bound:g}, found {quote(value)}")
             return bad
     return int(value) if integer else float(value)
 
 
+def _finite(value) -> bool:
+    """``math.isfinite`` that also answers for an int too large for a float (400 digits)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 # -- YAML ------------------------------------------------------------------------------------
+MAX_YAML_DEPTH = 100          # levels of nested mappings and lists (and the scalars in them)
+MAX_YAML_VALUES = 100_000     # scalars, lists and mappings in a document once aliases expand
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
+class _Refused(Exception):
+    """Valid YAML that we refuse to read: at ``mark`` (a yaml Mark), key ``path``."""
+
+    def __init__(self, mark, path: str, message: str):
+        super().__init__(message)
+        self.mark, self.path, self.message = mark, path, message
+
+
 def _yaml_loader():
-    """A safe loader that also reads ``1e-5`` as a number (YAML 1.1 wants ``1.0e-5``)."""
+    """A safe loader that also reads ``1e-5`` as a number (YAML 1.1 wants ``1.0e-5``), and
+    refuses what a hand-written config never needs and a hostile one uses: a key twice in one
+    mapping (YAML would keep the last silently), nesting deeper than ``MAX_YAML_DEPTH``
+    (the composer recurses), anchors and aliases that expand to more than ``MAX_YAML_VALUES``
+    values ("billion laughs") or into themselves, and integers too large for a float."""
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._depth = 0
+
+        def compose_node(self, parent, index):
+            self._depth += 1
+            try:
+                if self._depth > MAX_YAML_DEPTH:
+                    raise _Refused(self.peek_event().start_mark, "", _too_deep(""))
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def get_single_data(self):
+            node = self.get_single_node()
+            if node is None:
+                return None
+            _check_yaml_tree(self, node)
+            return self.construct_document(node)
 
     float_re = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                             |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
@@ -305,6 +378,82 @@ def _yaml_loader():
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", float_re,
                                  list("-+0123456789."))
     return Loader
+
+
+def _too_deep(how: str) -> str:
+    return (f"nested more than {MAX_YAML_DEPTH} levels deep{how}; expected at most "
+            f"{MAX_YAML_DEPTH} levels of mappings and lists")
+
+
+def _check_yaml_tree(loader, root) -> None:
+    """Walk the composed node graph once (aliases are shared nodes; each is visited once and
+    its size remembered) before anything is constructed; raise ``_Refused`` on the first
+    problem. Recursion is bounded by ``MAX_YAML_DEPTH``."""
+    import yaml
+
+    done: dict[int, tuple[int, int]] = {}     # id(node) -> (values once expanded, height)
+    active: set[int] = set()
+
+    def visit(node, path: str, depth: int) -> int:
+        seen = done.get(id(node))
+        if seen is not None:                  # an alias of a value already checked
+            if depth + seen[1] > MAX_YAML_DEPTH:
+                raise _Refused(node.start_mark, path, _too_deep(" once aliases are expanded"))
+            return seen[0]
+        if id(node) in active:
+            raise _Refused(node.start_mark, path,
+                           "an alias refers to a value that contains it; expected anchors "
+                           "and aliases that do not repeat a value inside itself")
+        if depth > MAX_YAML_DEPTH:
+            raise _Refused(node.start_mark, path, _too_deep(" once aliases are expanded"))
+        active.add(id(node))
+        count, height = 1, 0
+        if isinstance(node, yaml.MappingNode):
+            first: dict = {}
+            for key_node, value_node in node.value:
+                child = path
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+                    ident = (key_node.tag, key_node.value)
+                    if ident in first:
+                        raise _Refused(
+                            key_node.start_mark, path,
+                            f"key {quote(key_node.value)} appears twice in one mapping (first "
+                            f"at line {first[ident].line + 1}); expected each key once")
+                    first[ident] = key_node.start_mark
+                    child = join_path(path, key_node.value)
+                for sub in (key_node, value_node):
+                    count += visit(sub, child, depth + 1)
+                    height = max(height, done[id(sub)][1] + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                count += visit(item, join_path(path, index), depth + 1)
+                height = max(height, done[id(item)][1] + 1)
+        elif node.tag == _INT_TAG:
+            _check_int(loader, node, path)
+        active.discard(id(node))
+        if count > MAX_YAML_VALUES:
+            raise _Refused(node.start_mark, path,
+                           f"anchors and aliases expand this value to more than "
+                           f"{MAX_YAML_VALUES} values; expected at most {MAX_YAML_VALUES} "
+                           f"values once aliases are expanded")
+        done[id(node)] = (count, height)
+        return count
+
+    visit(root, "", 1)
+
+
+def _check_int(loader, node, path: str) -> None:
+    """An integer must fit a float: every number in a config is used as one."""
+    try:
+        finite = _finite(loader.construct_yaml_int(node))
+    except ValueError:                        # beyond Python's 4300-digit conversion limit
+        finite = False
+    if not finite:
+        text = node.value
+        if len(text) > QUOTE_LIMIT:
+            text = f"{text[:QUOTE_LIMIT]}… ({len(node.value)} characters in all)"
+        raise _Refused(node.start_mark, path, f"number {text} is too large; expected a finite "
+                                              f"number (at most about 1.8e308)")
 
 
 @dataclass(frozen=True)
@@ -347,6 +496,9 @@ def parse_yaml(text: str, path) -> dict:
 
     try:
         data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        where = f"{path}:{exc.mark.line + 1}" if exc.mark else str(path)
+        raise ConfigError([Problem(where, exc.path, exc.message)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
