@@ -342,10 +342,12 @@ def compile_failures(output: str, files) -> list:
     names = {Path(p).name: Path(p) for p in files}
     lines = output.splitlines()
     found: list = []
+    used: set = set()                 # lines already attributed to a file
     for i, line in enumerate(lines):
         m = _NMODL_ERROR.search(line)
         if m and m.group(2) in names:
             found.append((m.group(2), int(m.group(1)), line.strip()))
+            used.add(i)
             continue
         m = _CXX_ERROR.search(line)
         if m and f"{m.group(1)}.mod" in names:
@@ -353,17 +355,18 @@ def compile_failures(output: str, files) -> list:
             mod_line = _mod_line_of(names[name], lines[i + 1:i + 3])
             where = f"in the C++ code translated from it ({m.group(1)}.cpp:{m.group(2)})"
             found.append((name, mod_line, f"error: {m.group(3).strip()} [{where}]"))
+            used.add(i)
     blamed = {f for f, _, _ in found}
     for m in _MAKE_FAILED.finditer(output):
         name = f"{m.group(1)}.mod"
         if name in names and name not in blamed:
             step = "translating it" if m.group(2) in ("cpp", "c") else "compiling its C++ code"
-            detail = _nearby_errors(lines)
+            detail = _nearby_errors(lines, used)
             found.append((name, None, f"nrnivmodl failed while {step}"
                                       + (f": {detail}" if detail else "")))
             blamed.add(name)
     if not found:
-        detail = _nearby_errors(lines) or "no error line recognised"
+        detail = _nearby_errors(lines, used) or "no error line recognised"
         found.append(("nrnivmodl", None, detail))
     return found
 
@@ -384,11 +387,12 @@ def _mod_line_of(mod: Path, echoed: list) -> int | None:
     return None
 
 
-def _nearby_errors(lines: list) -> str:
-    keep = [ln.strip() for ln in lines
-            if re.search(r"\b(error|Error|Illegal)\b", ln) and not ln.lstrip().startswith(
-                ("make", "Traceback", "raise ", "subprocess.", "File ", "NOTE"))
-            and "migration guide" not in ln]
+def _nearby_errors(lines: list, used: set) -> str:
+    """The last error-like lines not attributed to another file (no make or traceback lines)."""
+    skip = ("make", "Traceback", "raise ", "subprocess.", "File ", "NOTE", "syntax error")
+    keep = [ln.strip() for i, ln in enumerate(lines)
+            if i not in used and re.search(r"\b(error|Error|Illegal)\b", ln)
+            and not ln.lstrip().startswith(skip) and "migration guide" not in ln]
     return "; ".join(keep[-3:])
 
 
