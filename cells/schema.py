@@ -326,6 +326,7 @@ def _finite(value) -> bool:
 # -- YAML ------------------------------------------------------------------------------------
 MAX_YAML_DEPTH = 100          # levels of nested mappings and lists (and the scalars in them)
 MAX_YAML_VALUES = 100_000     # scalars, lists and mappings in a document once aliases expand
+MAX_YAML_KEY = 200            # characters in a mapping key (it is quoted in every key path)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _INT_TAG = "tag:yaml.org,2002:int"
 
@@ -343,7 +344,8 @@ def _yaml_loader():
     refuses what a hand-written config never needs and a hostile one uses: a key twice in one
     mapping (YAML would keep the last silently), nesting deeper than ``MAX_YAML_DEPTH``
     (the composer recurses), anchors and aliases that expand to more than ``MAX_YAML_VALUES``
-    values ("billion laughs") or into themselves, and integers too large for a float."""
+    values ("billion laughs") or into themselves, keys longer than ``MAX_YAML_KEY`` and
+    integers too large for a float."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -420,6 +422,10 @@ def _check_yaml_tree(loader, root) -> None:
                             f"key {quote(key_node.value)} appears twice in one mapping (first "
                             f"at line {first[ident].line + 1}); expected each key once")
                     first[ident] = key_node.start_mark
+                    if len(key_node.value) > MAX_YAML_KEY:
+                        raise _Refused(key_node.start_mark, path,
+                                       f"key {quote(key_node.value)} is too long; expected a "
+                                       f"key of at most {MAX_YAML_KEY} characters")
                     child = join_path(path, key_node.value)
                 for sub in (key_node, value_node):
                     count += visit(sub, child, depth + 1)

@@ -127,6 +127,17 @@ def test_long_choice_values_and_lists_are_quoted_truncated(example_dir):
     assert max(len(line) for line in err.splitlines()) < 400
 
 
+@pytest.mark.parametrize("indent, where", [("    ", "cell.fixed"), ("  ", "cell")])
+def test_long_key_is_refused_without_quoting_it_whole(example_dir, indent, where):
+    tmp_path, data = example_dir
+    anchor = "    celsius: 34\n" if where == "cell.fixed" else "  name: example_pyramid\n"
+    text = example_text(data).replace(anchor, f"{anchor}{indent}? {'k' * 3_000}\n{indent}: 1\n")
+    err = refused(tmp_path, text)
+    assert (f": {where}: key '" + "k" * 80 + "'… (3000 characters in all) is too long; "
+            "expected a key of at most 200 characters") in err
+    assert "k" * 81 not in err
+
+
 def test_quote_helper():
     assert quote("short") == "'short'"
     assert quote("x" * 200) == "'" + "x" * 80 + "'… (200 characters in all)"
