@@ -217,8 +217,9 @@ def _stretches(ids: np.ndarray, gap: int = 256):
 
 # -- reading ---------------------------------------------------------------------------------
 # what h5py raises for a damaged, truncated or half-rewritten file (a corrupt attribute can
-# also fail to decode: UnicodeDecodeError is a ValueError)
-_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
+# also fail to decode: UnicodeDecodeError is a ValueError; an unresolvable link reads as None)
+_READ_ERRORS = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError,
+                AttributeError)
 # the row datasets every results file has (format versions 1 and 2)
 ROW_DATASETS = ("eval_id", "parameters", "features", "scores", "total_score", "status",
                 "message", "attempt", "timings", "worker", "host", "t_start", "t_end", "nseg")
@@ -248,14 +249,23 @@ def _open(path: Path, attempts: int):
             last = exc
             if attempt + 1 < attempts:
                 time.sleep(0.1)
-    raise FormatError(f"{path}: cannot open as an HDF5 file ({_reason(last)})")
+    raise FormatError(f"{path}: cannot open as an HDF5 file ({_reason(last)}); expected a "
+                      "cellsweep results file")
 
 
 def _reason(exc) -> str:
+    """A short reason from an h5py error: HDF5's own words in its parentheses ("truncated
+    file", "file signature not found"), else the first words."""
     if isinstance(exc, KeyError):
         return f"missing {exc.args[0] if exc.args else 'object'}"
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return (text.split("(")[0].strip() or text) if text else type(exc).__name__
+    if isinstance(exc, AttributeError):
+        return "an object that cannot be resolved"
+    text = str(exc).splitlines()[0].strip() if str(exc) else ""
+    if not text:
+        return type(exc).__name__
+    head, _, inner = text.partition("(")
+    inner = inner.rstrip(")").split(":")[0].split(",")[0].strip()
+    return inner or head.strip() or text
 
 
 def read_header(path: Path, attempts: int = 1) -> dict:
@@ -271,12 +281,14 @@ def read_header(path: Path, attempts: int = 1) -> dict:
 
 def check_header(path: Path, attrs: dict) -> dict:
     if attrs.get("format") != FORMAT:
-        raise FormatError(f"{path}: not a cellsweep results file")
+        raise FormatError(f"{path}: not a cellsweep results file (an HDF5 file without its "
+                          "format attribute); expected a file written by cellsweep run")
     try:
         version = int(attrs.get("format_version", attrs.get("schema_version", 1)))
     except (TypeError, ValueError):
         raise FormatError(f"{path}: damaged results file: its format_version "
-                          f"{attrs.get('format_version')!r} is not a number") from None
+                          f"{attrs.get('format_version')!r} is not a number; expected an "
+                          "integer") from None
     if version not in READABLE_VERSIONS:
         raise FormatError(
             f"{path}: written in results-file format version {version}; this cellsweep reads "
@@ -350,9 +362,11 @@ def read_all(path: Path, attempts: int = 20) -> dict:
         except FormatError:
             raise                       # not a results file (or of an unknown version)
         except _Damaged as exc:
-            last = FormatError(f"{path}: damaged results file: {exc}")
+            last = FormatError(f"{path}: damaged results file: {exc}; expected an intact "
+                               "results file")
         except _READ_ERRORS as exc:
-            last = FormatError(f"{path}: damaged results file: cannot read it ({_reason(exc)})")
+            last = FormatError(f"{path}: damaged results file: cannot read it ({_reason(exc)});"
+                               " expected an intact results file")
     raise last
 
 
