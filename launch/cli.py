@@ -30,11 +30,14 @@ def fail(exc: Exception) -> None:
     sys.exit(2)
 
 
-def usage_error(exc: click.UsageError) -> None:
+def usage_error(exc: click.UsageError, group_ctx=None) -> None:
     """Command-line misuse (unknown option, missing argument, bad choice) as one line:
     ``error: <command>: <click's message>``, exit 2 (click's own form is a usage block)."""
     ctx = exc.ctx
-    name = ctx.command.name if ctx is not None and ctx.parent is not None else "cellsweep"
+    if ctx is not None and ctx.parent is not None:
+        name = ctx.command.name
+    else:       # some parser errors carry no context: the command being parsed, if known
+        name = getattr(group_ctx, "invoked_subcommand", None) or "cellsweep"
     message = "; ".join(line.strip() for line in exc.format_message().splitlines()
                         if line.strip())
     click.echo(f"error: {name}: {message}", err=True)
@@ -58,7 +61,7 @@ class _Group(click.Group):
         except click.exceptions.NoArgsIsHelpError:
             raise
         except click.UsageError as exc:
-            usage_error(exc)
+            usage_error(exc, ctx)
         except (FrameworkError, FormatError) as exc:
             fail(exc)
 
@@ -354,6 +357,11 @@ def status(results):
     elif info["journal"] and info["in_file"] < info["done"]:
         click.echo(f"  the HDF5 file holds {info['in_file']} of them, the journal all "
                    f"{info['done']}")
+    elif not info["journal"] and not info["complete"]:
+        if info["in_file"] != info["done"]:
+            click.echo(f"  torn: {info['done']} rows hold results, its last commit says "
+                       f"{info['in_file']} (killed while it was written)")
+        click.echo("  its journal is gone: cellsweep run cannot resume it (--restart starts over)")
     if info["rate_per_s"] == info["rate_per_s"]:
         click.echo(f"  rate {info['rate_per_s']:.2f} eval/s"
                    + (f", ETA {format_seconds(info['eta_s'])}" if info["pending"] else ""))
