@@ -325,7 +325,8 @@ def _results_path(path, partial: bool = False) -> Path:
     except FormatError as exc:
         if partial and has_journal:
             return path                       # status reads the journal (and says so)
-        raise UsageProblem(str(exc)) from None
+        raise UsageProblem(str(exc) + ("; its journal is intact: cellsweep run rebuilds the file "
+                                       "from it" if has_journal else "")) from None
     if not has_journal and not f.complete and not partial:
         held = int(f.done().sum())
         if held != f.n_committed:
@@ -352,7 +353,10 @@ def status(results):
     counts = ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())) or "none yet"
     click.echo(f"{results}: {state}")
     click.echo(f"  {info['done']}/{info['total']} done ({counts}), {info['pending']} pending")
-    if info["journal"] and info["in_file"] is None:
+    if info["unreadable"]:
+        click.echo(f"  the HDF5 file cannot be read ({info['unreadable']}); the journal holds "
+                   "all of them: cellsweep run rebuilds the file from it")
+    elif info["journal"] and info["in_file"] is None:
         click.echo(f"  no HDF5 file yet: all {info['done']} in the journal only")
     elif info["journal"] and info["in_file"] < info["done"]:
         click.echo(f"  the HDF5 file holds {info['in_file']} of them, the journal all "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -53,9 +54,13 @@ def status(path) -> dict:
     meta, results, dropped, _end = St.read_journal(path)
     running = False
     in_file = None                     # results in the HDF5 file (None: there is none)
+    unreadable = ""                    # why the HDF5 file beside a journal cannot be read
     if meta is not None:
         if path.exists():
-            in_file = _committed(path)
+            try:
+                in_file = _committed(path)
+            except St.FormatError as exc:
+                unreadable = str(exc).removeprefix(f"{path}: ")
         total = int(meta.get("n_rows", 0))
         ids, names = results.ids, results.status_names()
         _, first = np.unique(ids, return_index=True)
@@ -85,7 +90,8 @@ def status(path) -> dict:
             "failed": done - counts.get("ok", 0), "counts": counts, "rate_per_s": rate,
             "eta_s": eta, "running": running, "complete": complete, "runs": len(runs),
             "last_result_age_s": time.time() - float(finite.max()) if finite.size else math.nan,
-            "torn_journal_lines": dropped, "journal": meta is not None, "in_file": in_file}
+            "torn_journal_lines": dropped, "journal": meta is not None, "in_file": in_file,
+            "unreadable": unreadable}
 
 
 def _json_list(text) -> list:
@@ -162,12 +168,16 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> int:
     written = []                           # (temporary, target), renamed when all are written
     try:
         for option, target in targets:
+            if target.is_symlink():            # write the file it points to, keep the link
+                target = Path(os.path.realpath(target))
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
             written.append((tmp, target))
             try:
                 if option == "--csv":
                     frame.to_csv(tmp, index=False)
+                    if target.exists():
+                        shutil.copymode(target, tmp)
                 else:
                     _write_sqlite(frame, target, tmp, table)
             except OSError as exc:
@@ -191,7 +201,6 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> int:
 def _write_sqlite(frame, target: Path, tmp: Path, table: str) -> None:
     """``frame`` as table ``table`` of a copy of the database at ``target`` (or a new one) at
     ``tmp``."""
-    import shutil
     import sqlite3
 
     dst = sqlite3.connect(tmp)

@@ -156,6 +156,15 @@ def test_a_failed_export_leaves_nothing(copy, tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_export_through_a_symlink_writes_the_file_it_names(copy, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    os.symlink(real, tmp_path / "link.csv")
+    proc = cli("export", copy, "--csv", tmp_path / "link.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "link.csv").is_symlink() and len(pd.read_csv(real)) == 12
+
+
 def test_export_creates_missing_directories_and_keeps_other_tables(copy, tmp_path):
     db = tmp_path / "mine.db"
     with sqlite3.connect(db) as conn:
@@ -293,6 +302,25 @@ def test_journal_without_its_hdf5_file(tmp_path):
         proc = cli(command[0], out, *command[1:], cwd=tmp_path)
         assert_refused(proc, f"{out}: no HDF5 file yet, only its journal (7 results committed); "
                              "expected a results file")
+    assert snapshot(tmp_path) == before
+
+
+def test_journal_beside_a_damaged_hdf5_file(tmp_path):
+    """status still reads the journal and says the file cannot be read; the others refuse and
+    say the journal is intact."""
+    out = killed(tmp_path / "k.h5")
+    truncate(out)
+    before = snapshot(tmp_path)
+    proc = cli("status", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "7/10 done" in proc.stdout
+    assert "the HDF5 file cannot be read (cannot open as an HDF5 file (truncated file)" \
+        in proc.stdout
+    for command in READERS[1:]:
+        proc = cli(command[0], out, *command[1:], cwd=tmp_path)
+        assert_refused(proc, f"{out}: cannot open as an HDF5 file (truncated file); expected a "
+                             "cellsweep results file; its journal is intact: cellsweep run "
+                             "rebuilds the file from it")
     assert snapshot(tmp_path) == before
 
 
