@@ -5,6 +5,10 @@ with three dendrites), at a path distance no section of its region reaches (900 
 apical tree), or recording a variable that does not exist there, would otherwise fail every
 evaluation of a campaign at run time. The cell is built once in this process, exactly as an
 evaluation builds it, and dropped again.
+
+A region the morphology leaves empty (a soma-only cell's ``apical``) is an error for a location
+in it, and a warning (returned, not raised) for the parameters set on it, which do nothing.
+A recording of a mechanism's variable where that mechanism is not inserted says where it is.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ the files' contents, the NEURON version and the machine (never into the source f
 lock makes concurrent processes (local workers, MPI ranks on one node) wait for the one that
 builds; launchers may also build on one rank first and broadcast the outcome. The build happens in
 a temporary directory that is renamed into place, so a killed build never leaves a half-built
-library that looks finished.
+library that looks finished. A failed build keeps only nrnivmodl's whole output, in
+``<cache>/mechanisms/<key>.log`` (and the lock file); ``CompileError.failures`` are the lines
+that name the failing files. A fixed file changes the key, so it is compiled afresh.
 """
 
 from __future__ import annotations
