@@ -156,21 +156,40 @@ def test_fault_mix_records_one_status_each_and_goes_on(tmp_path):
     proc = run_cellsweep("run", tmp_path / "faults.yaml", "-o", output, "--workers", "1")
     assert proc.returncode == 0
     frame = results.load(output).set_index("eval_id")
-    expected = ["ok", "nan", "error", "error", "crashed", "timeout", "error", "ok", "nan", "ok"]
+    expected = ["ok", "error", "crashed", "timeout", "error", "ok", "nan", "ok"]
     assert frame["status"].tolist() == expected
-    assert "injected hoc error" in frame.loc[2, "message"]
-    assert frame.loc[3, "message"].startswith("ValueError: nseg must be")
-    assert "SIGSEGV" in frame.loc[4, "message"] and frame.loc[4, "attempt"] == 2
-    assert frame.loc[5, "attempt"] == 2
-    assert "integration stopped" in frame.loc[6, "message"]
-    assert "not finite" in frame.loc[8, "message"]
+    assert "injected hoc error" in frame.loc[1, "message"]
+    assert "SIGSEGV" in frame.loc[2, "message"] and frame.loc[2, "attempt"] == 2
+    assert frame.loc[3, "attempt"] == 2
+    assert "integration stopped" in frame.loc[4, "message"]
+    assert "not finite" in frame.loc[6, "message"]
     features = [c for c in frame.columns if c.startswith("step.soma.")]
     # after a CVode failure and after a NaN run, the same point gives a fresh process's numbers
+    assert np.array_equal(frame.loc[5, features].to_numpy(float),
+                          frame.loc[0, features].to_numpy(float), equal_nan=True)
     assert np.array_equal(frame.loc[7, features].to_numpy(float),
                           frame.loc[0, features].to_numpy(float), equal_nan=True)
-    assert np.array_equal(frame.loc[9, features].to_numpy(float),
-                          frame.loc[0, features].to_numpy(float), equal_nan=True)
-    assert (frame.loc[[1, 2, 4], "total_score"] == 500.0).all()
+    assert (frame.loc[[1, 2], "total_score"] == 500.0).all()
+
+
+def test_values_no_evaluation_could_use_are_refused_before_the_run(tmp_path):
+    """A NaN parameter and zero segments used to be run-time faults; they are refused up front
+    now (cells.values), with the row and column, and nothing is written."""
+    import shutil
+
+    for name in ("faults.yaml", "fault.mod", "ball_stick.swc"):
+        shutil.copy(DATA / "faults" / name, tmp_path / name)
+    (tmp_path / "faults.csv").write_text(
+        "mode_fault.somatic,gnabar_hh.somatic,nseg.somatic,sim.atol,sim.cvode\n"
+        "0,0.12,1,0.001,1\n0,nan,1,0.001,1\n0,0.12,0,0.001,1\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = run_cellsweep("run", tmp_path / "faults.yaml", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "faults.csv:3: column 'gnabar_hh.somatic': expected a finite number, found nan" \
+        in proc.stderr
+    assert "faults.csv:4: column 'nseg.somatic': expected a whole number of segments" \
+        in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_changed_config_is_refused_and_restart_starts_over(tmp_path):
