@@ -44,13 +44,15 @@ def read_location(value, path: str, problems, region_names) -> S.Location | None
     sec = Section(value, path, problems)
     if sec.has("section"):
         loc = read_location(sec.string("section"), sec.key_path("section"), problems, region_names)
-        x = sec.number("x", 0.5, ge=0, le=1)
+        # x: given here, or the position written in the section string ("dend[0](1)"), or 0.5
+        x = sec.number("x", loc.x if loc is not None else 0.5, ge=0, le=1)
         sec.finish()
         return None if loc is None else S.Location(kind="section", section=loc.section, x=x)
     region = sec.string("region")
-    if region and region not in region_names:
+    if region is not None and region not in region_names:
         sec.error("region", f"unknown region {region!r}; expected one of "
                             f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
+        region = None
     distance = sec.number("distance_um", ge=0)
     sec.finish()
     if region is None or distance is None:
