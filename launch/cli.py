@@ -295,13 +295,14 @@ def run(config, output, workers, backend, restart):
     main_run(config, output, workers, backend, restart)
 
 
-def _results_path(path, partial: bool = False) -> Path:
+def _results_path(path, partial: bool = False, warn: bool = True) -> Path:
     """A results file a reader can open; anything else is refused with what it is.
 
     ``partial`` (``status``): also the journal of a campaign that has not written its HDF5
     file yet. The other readers need the HDF5 file (with a journal beside it, they read both);
     an incomplete HDF5 file without its journal is read only if its rows agree with its last
-    commit (a warning says it is incomplete)."""
+    commit (a warning says it is incomplete, unless not ``warn``: the caller checks more first
+    and calls again)."""
     from cellsweep.sweep.store import FormatError, ResultsFile, paths, read_journal
 
     path = Path(path)
@@ -333,8 +334,9 @@ def _results_path(path, partial: bool = False) -> Path:
             raise UsageProblem(f"{path}: incomplete and without its journal, and torn: {held} "
                                f"rows hold results, its last commit says {f.n_committed}; "
                                "expected a complete results file or the journal beside it")
-        click.echo(f"warning: {path}: incomplete ({held} of {f.n_rows} results) and without its "
-                   "journal", err=True)
+        if warn:
+            click.echo(f"warning: {path}: incomplete ({held} of {f.n_rows} results) and without "
+                       "its journal", err=True)
     return path
 
 
@@ -418,7 +420,7 @@ def plot(results, out_dir, points, config):
         ids = [int(p) for p in points.split(",") if p.strip()]
     except ValueError:
         raise UsageProblem(f"--points {points!r}: expected comma-separated integers") from None
-    path = _results_path(results)
+    path = _results_path(results, warn=False)
     if ids:
         f = ResultsFile(path)
         if f.kind == "optimise":
@@ -429,6 +431,11 @@ def plot(results, out_dir, points, config):
         if wrong:
             raise UsageProblem(f"--points {points}: no point {', '.join(map(str, wrong))} in "
                                f"{path}; expected point ids 0 to {n - 1}")
+        pending = [i for i in ids if f.status_codes[i] < 0]
+        if pending:
+            raise UsageProblem(f"--points {points}: point {', '.join(map(str, pending))} of "
+                               f"{path} has no result yet; expected points with results")
+    _results_path(path)                        # its warning, once the input is accepted
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_plots")
     model = campaign_model(path, config, required=config is not None)
     for written in plot_campaign(path, out, points=ids, model=model):

@@ -249,6 +249,10 @@ def export_problems(results, target, option: str) -> list[str]:
         if head != SQLITE_HEADER:
             return [f"{where}: exists and is not an SQLite database; expected an SQLite database "
                     "(its table is replaced) or a new file name"]
+        for suffix in ("-wal", "-journal"):
+            if target.with_name(target.name + suffix).exists():
+                return [f"{where}: in use or not cleanly closed ({target.name}{suffix} beside "
+                        "it); expected a database no program has open"]
     return []
 
 

@@ -145,6 +145,18 @@ def test_export_csv_and_sqlite_to_one_file(copy, tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_export_refuses_an_empty_table_name_and_an_open_database(copy, tmp_path):
+    db = tmp_path / "open.db"
+    sqlite3.connect(db).execute("create table t (x int)").connection.close()
+    (tmp_path / "open.db-wal").write_bytes(b"")
+    before = snapshot(tmp_path)
+    assert_refused(cli("export", copy, "--sqlite", db, "--table", " "),
+                   "--table: empty; expected an SQLite table name", lines=2)
+    assert_refused(cli("export", copy, "--sqlite", db),
+                   f"--sqlite {db}: in use or not cleanly closed (open.db-wal beside it)")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_failed_export_leaves_nothing(copy, tmp_path):
     """An SQLite target that turns out unreadable while writing: neither output appears, the
     CSV's temporary file is gone too."""
@@ -203,6 +215,16 @@ def test_plot_points_outside_the_file(copy, points):
     assert_refused(proc, f"--points {points}: no point ")
     assert "expected point ids 0 to 11" in proc.stderr
     assert snapshot(copy.parent) == before
+
+
+def test_plot_points_without_a_result(copy):
+    with plain(copy, "a") as f:
+        f["status"][3] = -1
+        f.attrs["complete"] = False
+        f.attrs["n_committed"] = 11
+    proc = cli("plot", copy, "--points", "1,3")
+    assert_refused(proc, f"--points 1,3: point 3 of {copy} has no result yet; expected points "
+                         "with results")
 
 
 # -- 4. every reader on damaged, truncated, foreign and partial files ---------------------------
