@@ -317,8 +317,8 @@ def _check_body(attrs: dict, rows: dict, row_attrs: dict) -> None:
         if rows[name].ndim != 2 or rows[name].shape[1] != width:
             raise _Damaged(f"{name}: {rows[name].shape[1:]} columns for {width} names")
     codes = rows["status"]
-    if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < min(STATUS_CODES.values())
-                                                        or codes.max() > max(STATUS_CODES.values()))):
+    low, high = min(STATUS_CODES.values()), max(STATUS_CODES.values())
+    if codes.dtype.kind not in "iu" or (codes.size and (codes.min() < low or codes.max() > high)):
         raise _Damaged("status codes out of range")
     try:
         int(attrs.get("n_rows", n))

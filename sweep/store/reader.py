@@ -205,7 +205,8 @@ class ResultsFile:
                 values = cols[name]
                 if current.ndim == 2 and np.shape(values)[1:] != current.shape[1:]:
                     raise FormatError(f"{self.path}: its journal's {name} have "
-                                      f"{np.shape(values)[1:]} columns, the file {current.shape[1:]}")
+                                      f"{np.shape(values)[1:]} columns, the file "
+                                      f"{current.shape[1:]}")
                 current[ids] = values
             rows[name] = current
         out.attrs = {**self.attrs, "n_rows": max(self.n_rows, need),

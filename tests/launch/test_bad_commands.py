@@ -385,7 +385,7 @@ def test_export_of_a_killed_campaign_exports_the_journal(tmp_path):
     assert exported.loc[exported["eval_id"] == 5, "message"].item() == "boom"
 
 
-# -- 6. click's usage errors as one line ------------------------------------------------------------
+# -- 6. click's usage errors as one line --------------------------------------------------------
 @pytest.mark.parametrize("args, message", [
     (("export", "x.h5", "--bogus"), "error: export: No such option"),
     (("best",), "error: best: Missing argument 'RESULTS'"),
