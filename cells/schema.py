@@ -497,11 +497,22 @@ def load_yaml(path) -> dict:
 
 
 def parse_yaml(text: str, path) -> dict:
-    """Parse a config's text (``path`` names it in messages)."""
+    """Parse a config's text (``path`` names it in messages); the top level is a mapping."""
+    data = parse_yaml_value(text, path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping at the top level, found {type_name(data)}"])
+    return data
+
+
+def parse_yaml_value(text: str, path):
+    """Any YAML document (a list too), with every bound of the config loader: duplicate keys,
+    nesting, alias expansion, huge numbers."""
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except _Refused as exc:
         where = f"{path}:{exc.mark.line + 1}" if exc.mark else str(path)
         raise ConfigError([Problem(where, exc.path, exc.message)]) from None
@@ -510,8 +521,3 @@ def parse_yaml(text: str, path) -> dict:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: expected a mapping at the top level, found {type_name(data)}"])
-    return data

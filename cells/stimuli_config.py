@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cellsweep.cells import spec as S
 from cellsweep.cells.schema import REQUIRED, Section, check_number, did_you_mean
+from cellsweep.cells.values import STIMULUS_BOUNDS, STIMULUS_UPPER, WHOLE
 
 # kind -> {number: default (REQUIRED = must be given)}
 STIMULUS_NUMBERS = {
@@ -25,6 +26,20 @@ STIMULUS_NUMBERS = {
                  "noise": 0.0, "weight_uS": REQUIRED, "netcon_delay_ms": 0.0, "seed": 1.0},
 }
 _SECTION_RE = re.compile(r"^(soma|dend|apic|axon|myelin)\[(\d+)\](?:\(([0-9.]+)\))?$")
+
+
+def stimulus_bounds(key: str) -> dict:
+    """``Section.number`` bounds of a stimulus number: the rule ``cells.values`` applies to the
+    same number when it is swept or set on the command line."""
+    out = {}
+    bound = STIMULUS_BOUNDS.get(key)
+    if bound is not None:
+        out["ge" if bound[1] else "gt"] = bound[0]
+    if key in STIMULUS_UPPER:
+        out["le"] = STIMULUS_UPPER[key]
+    if key in WHOLE:
+        out["integer"] = True
+    return out
 
 
 def read_location(value, path: str, problems, region_names) -> S.Location | None:
@@ -110,13 +125,7 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
         return None
     values = []
     for key, default in STIMULUS_NUMBERS[kind].items():
-        bounds = {"ge": 0} if key in ("delay_ms", "start_ms", "netcon_delay_ms", "noise",
-                                        "f_start_hz") else {}
-        if key in ("duration_ms", "interval_ms"):
-            bounds = {"gt": 0}
-        if key == "number":
-            bounds = {"ge": 0, "integer": True}
-        v = sec.number(key, default, **bounds)
+        v = sec.number(key, default, **stimulus_bounds(key))
         if v is not None:
             values.append((key, float(v)))
     waveform, synapse, extra_locations = (), "", ()

@@ -151,8 +151,6 @@ def read_params_file(path) -> dict:
     import csv
     import json
 
-    import yaml
-
     path = Path(path)
     where = f"--params {path}"
     try:
@@ -165,11 +163,16 @@ def read_params_file(path) -> dict:
             raise UsageProblem(f"{where}: expected a header row and one row of values")
         data = rows[0]
     else:
-        try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise UsageProblem(f"{where}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
-                               f" ({str(exc).splitlines()[0]})") from None
+        if path.suffix.lower() == ".json":
+            try:
+                data = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                raise UsageProblem(f"{where}: not valid JSON ({str(exc).splitlines()[0][:200]})") \
+                    from None
+        else:      # the config's own loader: duplicate keys, nesting and aliases bounded
+            from cellsweep.cells.schema import parse_yaml_value
+
+            data = parse_yaml_value(text, where)
         if isinstance(data, list):
             if not data:
                 raise UsageProblem(f"{where}: an empty list; expected a parameter set")
@@ -219,8 +222,18 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
         # a row of an exported results table: its feature columns are not parameters
         features = {f.name for f in _load(source)[0].features}
         overrides = {k: v for k, v in overrides.items() if k not in features}
-    overrides.update(parse_sets(sets))
-    model, _ = _load(source, extra=tuple(overrides))
+    sets = parse_sets(sets)
+    model, _ = _load(source, extra=tuple({**overrides, **sets}))
+    # the same rule for these values as for the config's (cells.values)
+    from cellsweep.cells.values import override_problems
+
+    bad = override_problems(model, overrides, f"--params {params_file}") + \
+        override_problems(model, sets, "--set")
+    if bad:
+        from cellsweep.cells.errors import ConfigError
+
+        raise ConfigError([f"{where}: {message}" for where, message in bad])
+    overrides.update(sets)
     check_before_run(model)
     if not no_plot:
         plot_path = check_output_path(

@@ -78,6 +78,31 @@ def test_evaluate_refuses_a_bad_params_file(finished, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--set", "sim.dt_ms=-1"), "--set sim.dt_ms: expected a value > 0, found -1"),
+    (("--set", "gnabar_hh.somatic=nan"), "--set gnabar_hh.somatic: expected a finite number"),
+    (("--set", "nseg.somatic=0.5"), "--set nseg.somatic: expected a whole number of segments"),
+])
+def test_evaluate_refuses_values_no_evaluation_could_use(finished, args, message):
+    config, _ = finished
+    proc = run_cellsweep("evaluate", config, *args, "--no-plot", check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_params_file_goes_through_the_config_loader(finished, tmp_path):
+    config, _ = finished
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    proc = run_cellsweep("evaluate", config, "--params", deep, "--no-plot", check=False)
+    assert proc.returncode == 2 and "nested more than 100 levels deep" in proc.stderr
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("gnabar_hh.somatic: 0.1\ngnabar_hh.somatic: 0.2\n")
+    proc = run_cellsweep("evaluate", config, "--params", twice, "--no-plot", check=False)
+    assert proc.returncode == 2 and "appears twice in one mapping" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_status_rate_is_evaluations_per_second_of_the_run(finished):
     _, out = finished
     info = results.status(out)
