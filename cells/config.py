@@ -18,8 +18,8 @@ from cellsweep.cells.errors import MechanismError
 from cellsweep.cells.expressions import ExpressionError, compile_expression
 from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
 from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
-                          did_you_mean, type_name)
-from cellsweep.cells.stimuli_config import read_protocols
+                          did_you_mean, quote, type_name)
+from cellsweep.cells.stimuli_config import read_protocols, read_window
 from cellsweep.cells.values import value_problem
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
@@ -99,7 +99,11 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
     morphology = None
     if morph:
         morphology = (base_dir / morph)
-        if morphology.suffix.lower() not in (".swc", ".asc"):
+        if morphology.is_dir():
+            sec.error("morphology", f"{display_path(morphology)} is a directory; expected a .swc "
+                                    "or .asc file")
+            morphology = None
+        elif morphology.suffix.lower() not in (".swc", ".asc"):
             sec.error("morphology", f"unsupported morphology format {morphology.suffix!r}; "
                                     "expected a .swc or .asc file")
         elif not morphology.is_file():
@@ -352,6 +356,9 @@ def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra,
         g = sec.section(group)
         for name, value in g.items():
             path = g.key_path(name)
+            if not isinstance(name, str):
+                problems.add(path, f"expected a parameter name, found {quote(name)}")
+                continue
             resolved = resolve_parameter(name, cell, mechset, protocols)
             if isinstance(resolved, str):
                 problems.add(path, resolved)
@@ -539,11 +546,10 @@ def _read_features(top: Section, protocols, problems) -> tuple:
                     s.error(key, problem)
                 else:
                     settings.append((key, value))
-        window = f.sequence("window_ms", None) or (protocol.window_ms if protocol else (0, 1))
-        if len(window) != 2 or not all(isinstance(w, (int, float)) for w in window) \
-                or not window[0] < window[1]:
-            f.error("window_ms", f"expected [start, end] with start < end, found {window!r}")
-        elif protocol is not None and window[1] > protocol.tstop_ms:
+        window = f.raw("window_ms", None)
+        window = protocol.window_ms if protocol and window is None else \
+            (0.0, 1.0) if window is None else read_window(window, f.key_path("window_ms"), problems)
+        if window is not None and protocol is not None and window[1] > protocol.tstop_ms:
             f.error("window_ms", f"window end {window[1]:g} ms is after the end of protocol "
                                  f"{proto_name!r} ({protocol.tstop_ms:g} ms)")
         current = f.number("stimulus_current_nA", None)
@@ -556,7 +562,7 @@ def _read_features(top: Section, protocols, problems) -> tuple:
                             "'name'")
         names.add(name)
         f.finish()
-        if None not in (proto_name, efel_name, mean, std) and protocol is not None:
+        if None not in (proto_name, efel_name, mean, std, window) and protocol is not None:
             out.append(S.Feature(name=name, protocol=proto_name, recording=recording,
                                  efel=efel_name, mean=mean, std=std,
                                  window_ms=(float(window[0]), float(window[1])),

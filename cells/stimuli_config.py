@@ -7,11 +7,12 @@ so that a sweep or an optimisation can vary it as ``<protocol>.<stimulus>.<numbe
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 
 from cellsweep.cells import spec as S
-from cellsweep.cells.schema import REQUIRED, Section, check_number, did_you_mean
+from cellsweep.cells.schema import REQUIRED, Section, check_number, did_you_mean, quote
 from cellsweep.cells.values import STIMULUS_BOUNDS, STIMULUS_UPPER, WHOLE
 
 # kind -> {number: default (REQUIRED = must be given)}
@@ -40,6 +41,18 @@ def stimulus_bounds(key: str) -> dict:
     if key in WHOLE:
         out["integer"] = True
     return out
+
+
+def read_window(value, path: str, problems) -> tuple | None:
+    """A ``window_ms`` ``[start, end]``: two finite numbers, start < end; None (and a problem)
+    otherwise."""
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
+                  for w in value) and value[0] < value[1])
+    if not ok:
+        problems.add(path, f"expected [start, end] in ms with start < end, found {quote(value)}")
+        return None
+    return float(value[0]), float(value[1])
 
 
 def read_location(value, path: str, problems, region_names) -> S.Location | None:
@@ -87,6 +100,12 @@ def _read_waveform(sec: Section, base_dir: Path):
                 rows = rows[1:]              # header
             times = [float(r[0]) for r in rows]
             currents = [float(r[1]) for r in rows]
+            bad = next((i for i, (a, b) in enumerate(zip(times, currents))
+                        if not (math.isfinite(a) and math.isfinite(b))), None)
+            if bad is not None:
+                sec.error("file", f"{path}: sample {bad + 1}: expected finite numbers, found "
+                                  f"{rows[bad][0]!r}, {rows[bad][1]!r}")
+                return None
         except FileNotFoundError:
             sec.error("file", f"file not found: {path}")
             return None
@@ -96,8 +115,8 @@ def _read_waveform(sec: Section, base_dir: Path):
     else:
         times = sec.sequence("times_ms")
         currents = sec.sequence("currents_nA")
-        if not all(_is_number(v) for v in list(times) + list(currents)):
-            sec.error("times_ms", "expected lists of numbers in times_ms and currents_nA")
+        if not all(_is_number(v) and math.isfinite(v) for v in list(times) + list(currents)):
+            sec.error("times_ms", "expected lists of finite numbers in times_ms and currents_nA")
             return None
     if len(times) < 2 or len(times) != len(currents):
         sec.error("file" if sec.has("file") else "times_ms",
@@ -261,8 +280,10 @@ def read_protocols(sec: Section, base_dir: Path, cell, mechset) -> tuple:
             if loc is not None:
                 recordings.append(S.Recording(name=rname, location=loc, variable=variable or "v"))
         main = next((s for s in stimuli if s.name != "holding"), None)
-        window = p.sequence("window_ms", None)
-        if not window:
+        window = p.raw("window_ms", None)
+        if window is not None:
+            window = read_window(window, p.key_path("window_ms"), sec.problems)
+        if window is None:
             window = stimulus_window(main, tstop or 0) if main else (0.0, tstop or 1.0)
         current = p.number("stimulus_current_nA", None)
         if current is None and main is not None and main.kind == "step":

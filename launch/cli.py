@@ -139,9 +139,11 @@ def validate(config, output):
 
 def morphology_summary(model) -> list[str]:
     """What the morphology becomes in NEURON (soma convention, attachments, warnings)."""
-    from cellsweep.cells.morphology_check import topology_report
+    from cellsweep.cells.morphology_check import check_morphology, topology_report
 
-    return topology_report(model.cell.morphology)
+    warnings = [f"warning: {issue}" for issue in check_morphology(model.cell.morphology)
+                if issue.severity != "error"]
+    return topology_report(model.cell.morphology) + warnings
 
 
 def read_params_file(path) -> dict:

@@ -189,6 +189,11 @@ def _read_csv(sec: Section, base_dir: Path):
                           "row of values")
         return (), []
     header = [h.strip() for h in rows[0]]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        sec.error("file", f"{path}:1: column {twice[0]!r} appears twice in the header; expected "
+                          "one column per parameter")
+        return (), []
     table = []
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):

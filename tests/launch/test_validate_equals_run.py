@@ -109,6 +109,15 @@ SWEEP_CASES = {
     "cell named like a hoc class": (
         lambda d: d["cell"].update(name="Vector"),
         "cell.name: cell name 'Vector' is a name NEURON's hoc already uses"),
+    "a parameter name that is a number": (
+        lambda d: d["cell"]["fixed"].update({42: 1}),
+        "cell.fixed[42]: expected a parameter name, found 42"),
+    "a protocol window of one number": (
+        lambda d: d["protocols"]["step_pos"].update(window_ms=[0]),
+        "protocols.step_pos.window_ms: expected [start, end] in ms with start < end, found [0]"),
+    "a feature window of strings": (
+        lambda d: d["features"][0].update(window_ms=["a", "b"]),
+        "features[0].window_ms: expected [start, end] in ms with start < end, found ['a', 'b']"),
     "both sweep and optimise": (
         lambda d: d.update(optimise={"algorithm": "IBEA", "offspring_size": 4,
                                      "max_generations": 2}),
@@ -210,3 +219,24 @@ def test_nan_in_a_design_csv(example):
     validate, _ = both(tmp_path, data)
     assert "points.csv:3: column 'step_pos.step.amp_nA': expected a finite number, found nan" \
         in validate.stderr
+
+
+@pytest.mark.parametrize("what", ["waveform", "csv", "morphology"])
+def test_bad_files_named_by_the_config(example, what):
+    tmp_path, data = example
+    data = copy.deepcopy(data)
+    if what == "waveform":
+        (tmp_path / "wave.csv").write_text("time_ms,current_nA\n0,0\n10,nan\n20,0\n")
+        data["protocols"]["step_pos"]["stimuli"]["w"] = {"kind": "waveform", "file": "wave.csv"}
+        expected = ("protocols.step_pos.stimuli.w.file: ", "wave.csv: sample 2: expected finite "
+                    "numbers, found '10', 'nan'")
+    elif what == "csv":
+        (tmp_path / "pts.csv").write_text("gbar_k_m.somatic,gbar_k_m.somatic\n0.001,0.002\n")
+        data["sweep"] = {"design": "csv", "file": "pts.csv"}
+        expected = ("sweep.file: ", "pts.csv:1: column 'gbar_k_m.somatic' appears twice in the "
+                    "header")
+    else:
+        (tmp_path / "cells").mkdir()
+        data["cell"]["morphology"] = "cells"
+        expected = ("cell.morphology: ", "cells is a directory; expected a .swc or .asc file")
+    check(tmp_path, data, list(expected))
