@@ -11,9 +11,8 @@ export NEURON_INIT_MPI=0
 PY=$PWD/.venv/bin/python
 MPIEXEC=$PWD/.venv/bin/mpiexec
 BEFORE=${2:-f26e873}
-OLD=$(mktemp -d)
-trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true' EXIT
-git worktree add --detach -f "$OLD" "$BEFORE" >/dev/null 2>&1
+source bench/side_by_side.sh
+checkout_before "$BEFORE"
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
         dir=$PWD
