@@ -36,7 +36,8 @@ from cellsweep.cells import spec as S
 from cellsweep.cells.config import display_path, model_from_dict
 from cellsweep.cells.errors import ConfigError, Problem, MechanismError
 from cellsweep.cells.mechanisms import read_mechanism_set
-from cellsweep.cells.schema import Problems, Section, check_number, did_you_mean, join_path, type_name
+from cellsweep.cells.schema import (Problems, Section, check_number, did_you_mean, join_path, quote,
+                                    type_name)
 
 FILES = ("parameters", "mechanisms", "protocols", "features")
 PASSED_THROUGH = ("sweep", "optimise", "run")
@@ -210,12 +211,12 @@ class _Converter:
         for region, names in data.items():
             path = join_path("", region)
             if region not in S.BASE_REGIONS:
-                problems.add(path, f"unknown section list {region!r}; expected one of "
+                problems.add(path, f"unknown section list {quote(region)}; expected one of "
                                    f"{', '.join(S.BASE_REGIONS)}"
                              + did_you_mean(region, S.BASE_REGIONS))
                 continue
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                problems.add(path, f"expected a list of mechanism suffixes, found {names!r}")
+                problems.add(path, f"expected a list of mechanism suffixes, found {quote(names)}")
                 continue
             insert[region] = list(names)
             self._origin(join_path("cell.insert", region), "mechanisms", path)
@@ -241,17 +242,17 @@ class _Converter:
         for name, paths in uses.items():
             where = ", ".join(paths)
             if "Stoch" in name:
-                problems.add(where, f"mechanism {name!r}: BluePyOpt sets deterministic_{name} and "
+                problems.add(where, f"mechanism {quote(name)}: BluePyOpt sets deterministic_{name} and "
                                     "per-segment random seeds on mechanisms whose suffix contains "
                                     "'Stoch'; cellsweep has no config key for that yet")
             elif name in mechset.mechanisms and name not in density:
-                problems.add(where, f"{name!r} is a point process; mechanisms.json inserts "
+                problems.add(where, f"{quote(name)} is a point process; mechanisms.json inserts "
                                     "density mechanisms (SUFFIX) only")
             elif name not in density:
                 missing.append(name)
                 hint = (f"no .mod file in {display_path(folder)} has SUFFIX {name}" if folder
                         else "not a NEURON built-in, and bluepyopt.mechanisms_dir is not set")
-                problems.add(where, f"unknown mechanism {name!r} ({hint})"
+                problems.add(where, f"unknown mechanism {quote(name)} ({hint})"
                              + did_you_mean(name, sorted(density)))
         if missing and folder is None:
             mech_problems.add("bluepyopt.mechanisms_dir",
@@ -298,7 +299,7 @@ class _Converter:
                     or (value is None and bounds is None):
                 continue
             if name in first:
-                problems.add(f"[{i}]", f"parameter {name!r} is defined again (first at "
+                problems.add(f"[{i}]", f"parameter {quote(name)} is defined again (first at "
                                        f"[{first[name]}]); BluePyOpt would silently keep only "
                                        "this later definition; remove one of them")
                 continue

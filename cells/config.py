@@ -89,10 +89,10 @@ HOC_RESERVED = {"proc", "func", "obfunc", "iterator", "begintemplate", "endtempl
 def _read_cell(sec: Section, base_dir: Path, problems: Problems):
     name = sec.string("name", "cell")
     if name and not (name[0].isalpha() and name.replace("_", "a").isalnum()):
-        sec.error("name", f"invalid cell name {name!r}; expected a letter followed by letters, "
+        sec.error("name", f"invalid cell name {quote(name)}; expected a letter followed by letters, "
                           "digits or underscores (it becomes a NEURON template name)")
     elif name in HOC_RESERVED:
-        sec.error("name", f"cell name {name!r} is a name NEURON's hoc already uses; expected "
+        sec.error("name", f"cell name {quote(name)} is a name NEURON's hoc already uses; expected "
                           "another name (it becomes a NEURON template name), e.g. "
                           f"'{name}_cell'")
     morph = sec.string("morphology")
@@ -150,7 +150,7 @@ def _read_regions(sec: Section) -> tuple:
     for name, value in sec.items():
         path = sec.key_path(name)
         if name in S.BASE_REGIONS:
-            sec.error(name, f"region name {name!r} is built in; choose another name")
+            sec.error(name, f"region name {quote(name)} is built in; choose another name")
             continue
         r = Section(value, path, sec.problems)
         within = r.string("within", choices=S.BASE_REGIONS)
@@ -171,7 +171,7 @@ def _read_discretisation(sec: Section, region_names: set) -> S.Discretisation:
     overrides = []
     for region, value in nseg_sec.items():
         if region not in region_names:
-            nseg_sec.error(region, f"unknown region {region!r}; expected one of "
+            nseg_sec.error(region, f"unknown region {quote(region)}; expected one of "
                                    f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
             continue
         n = check_number(value, nseg_sec.key_path(region), sec.problems, ge=1, le=32767, integer=True)
@@ -192,7 +192,7 @@ def _read_insert(sec: Section, region_names: set, mechset) -> tuple:
     for region, names in sec.items():
         path = sec.key_path(region)
         if region not in region_names:
-            sec.error(region, f"unknown region {region!r}; expected one of "
+            sec.error(region, f"unknown region {quote(region)}; expected one of "
                               f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
             continue
         if isinstance(names, str):
@@ -208,7 +208,7 @@ def _read_insert(sec: Section, region_names: set, mechset) -> tuple:
             elif name not in density:
                 where = f"{path}[{i}]"
                 known = sorted(density)
-                sec.problems.add(where, f"unknown mechanism {name!r}; expected a SUFFIX of a .mod "
+                sec.problems.add(where, f"unknown mechanism {quote(name)}; expected a SUFFIX of a .mod "
                                  f"file in the mechanisms_dir or a NEURON built-in "
                                  f"({', '.join(known)})" + did_you_mean(name, known))
             else:
@@ -275,35 +275,35 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
     if not rest:
         if name in S.GLOBAL_NAMES or name in mechset.global_variables():
             return S.Parameter(name=name, kind="global", variable=name)
-        return (f"unknown global parameter {name!r}; expected celsius, v_init, a GLOBAL of a "
+        return (f"unknown global parameter {quote(name)}; expected celsius, v_init, a GLOBAL of a "
                 "mechanism, or <variable>.<region>" + did_you_mean(name, list(S.GLOBAL_NAMES)
                                                                   + sorted(mechset.global_variables())))
     if head == "sim":
         if rest not in S.SIM_NAMES:
-            return f"unknown simulation setting {rest!r}; expected one of {', '.join(S.SIM_NAMES)}"
+            return f"unknown simulation setting {quote(rest)}; expected one of {', '.join(S.SIM_NAMES)}"
         return S.Parameter(name=name, kind="sim", variable=rest)
     if head == "nseg":
         regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
         if rest in S.NSEG_NAMES or rest in regions:
             return S.Parameter(name=name, kind="nseg", variable=rest,
                                region=rest if rest in regions else "")
-        return (f"unknown discretisation setting {rest!r}; expected one of "
+        return (f"unknown discretisation setting {quote(rest)}; expected one of "
                 f"{', '.join(S.NSEG_NAMES)} or a region name")
     protocol = next((p for p in protocols if p.name == head), None)
     if protocol is not None:
         stim_name, _, field = rest.partition(".")
         stim = next((s for s in protocol.stimuli if s.name == stim_name), None)
         if stim is None:
-            return (f"protocol {head!r} has no stimulus {stim_name!r}; expected one of "
+            return (f"protocol {quote(head)} has no stimulus {quote(stim_name)}; expected one of "
                     f"{', '.join(s.name for s in protocol.stimuli)}")
         if field not in dict(stim.values):
-            return (f"stimulus {head}.{stim_name} has no number {field!r}; expected one of "
+            return (f"stimulus {head}.{stim_name} has no number {quote(field)}; expected one of "
                     f"{', '.join(k for k, _ in stim.values)}")
         return S.Parameter(name=name, kind="protocol", variable=field, region=head, target=stim_name)
     variable, region = head, rest
     regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
     if region not in regions:
-        return (f"unknown region {region!r}; expected one of {', '.join(sorted(regions))}"
+        return (f"unknown region {quote(region)}; expected one of {', '.join(sorted(regions))}"
                 + did_you_mean(region, regions))
     if variable == "Ra":
         if cell.region(region) is not None:
@@ -313,13 +313,13 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
         return S.Parameter(name=name, kind="range", variable=variable, region=region)
     providers = mechset.range_variables()
     if variable not in providers:
-        return (f"unknown variable {variable!r}; expected cm, Ra or a RANGE variable of a "
+        return (f"unknown variable {quote(variable)}; expected cm, Ra or a RANGE variable of a "
                 "mechanism (name_suffix, e.g. gbar_na_t)" + did_you_mean(variable, sorted(providers)))
     owner = providers[variable]
     if not _inserted_over(owner, region, cell, mechset):
         what = (f"a mechanism using the {owner[:-4]} ion" if owner.endswith("_ion")
                 else f"mechanism {owner!r}")
-        return (f"{variable} needs {what} in every section of region {region!r}, and "
+        return (f"{variable} needs {what} in every section of region {quote(region)}, and "
                 f"cell.insert does not put it there; insert it under cell.insert.{region} "
                 "(or a region containing it)")
     return S.Parameter(name=name, kind="range", variable=variable, region=region)
@@ -423,7 +423,7 @@ def _read_value(group, value, path, param: S.Parameter, cell, problems) -> S.Par
         sec.error("distribution", "a distribution applies to range variables only")
     elif dist and cell.distribution(dist) is None:
         names = [d.name for d in cell.distributions]
-        sec.error("distribution", f"unknown distribution {dist!r}; expected one of "
+        sec.error("distribution", f"unknown distribution {quote(dist)}; expected one of "
                                   f"{', '.join(names) or '(none defined under cell.distributions)'}"
                   + did_you_mean(dist, names))
     if group == "fixed":
@@ -515,17 +515,17 @@ def _read_features(top: Section, protocols, problems) -> tuple:
         proto_name = f.string("protocol")
         protocol = next((p for p in protocols if p.name == proto_name), None)
         if proto_name and protocol is None:
-            f.error("protocol", f"unknown protocol {proto_name!r}; expected one of "
+            f.error("protocol", f"unknown protocol {quote(proto_name)}; expected one of "
                                 f"{', '.join(p.name for p in protocols)}"
                     + did_you_mean(proto_name, [p.name for p in protocols]))
         recording = f.string("recording", "soma")
         if protocol is not None and recording not in [r.name for r in protocol.recordings]:
             recs = [r.name for r in protocol.recordings]
-            f.error("recording", f"protocol {proto_name!r} has no recording {recording!r}; "
+            f.error("recording", f"protocol {quote(proto_name)} has no recording {quote(recording)}; "
                                  f"expected one of {', '.join(recs)}" + did_you_mean(recording, recs))
         efel_name = f.string("efel")
         if efel_name and efel_name not in known:
-            f.error("efel", f"unknown eFEL feature {efel_name!r}" + did_you_mean(efel_name, known)
+            f.error("efel", f"unknown eFEL feature {quote(efel_name)}" + did_you_mean(efel_name, known)
                     + " (the full list: efel.get_feature_names())")
         mean = f.number("mean")
         std = f.number("std", gt=0)
@@ -551,14 +551,14 @@ def _read_features(top: Section, protocols, problems) -> tuple:
             (0.0, 1.0) if window is None else read_window(window, f.key_path("window_ms"), problems)
         if window is not None and protocol is not None and window[1] > protocol.tstop_ms:
             f.error("window_ms", f"window end {window[1]:g} ms is after the end of protocol "
-                                 f"{proto_name!r} ({protocol.tstop_ms:g} ms)")
+                                 f"{quote(proto_name)} ({protocol.tstop_ms:g} ms)")
         current = f.number("stimulus_current_nA", None)
         if current is None and protocol is not None:
             current = protocol.stimulus_current_nA
         weight = f.number("weight", 1.0, ge=0)
         name = f.string("name", None) or f"{proto_name}.{recording}.{efel_name}"
         if name in names:
-            f.error("name", f"feature name {name!r} is used twice; give one of them a distinct "
+            f.error("name", f"feature name {quote(name)} is used twice; give one of them a distinct "
                             "'name'")
         names.add(name)
         f.finish()

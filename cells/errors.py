@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+MAX_LINE = 2000      # characters of one printed problem
+
+
 @dataclass(frozen=True)
 class Problem:
     """One problem: in ``source`` (a file as the user should read its name, or ""), at
@@ -24,7 +27,10 @@ class Problem:
     def __str__(self) -> str:
         where = ": ".join(part for part in (self.source, self.path) if part)
         text = self.message + (f"; {self.suggestion}" if self.suggestion else "")
-        return f"{where}: {text}" if where else text
+        line = f"{where}: {text}" if where else text
+        # one line a person reads: a list of every allowed name can be long on big models
+        return line if len(line) <= MAX_LINE else \
+            f"{line[:MAX_LINE]}… ({len(line)} characters in all)"
 
     @classmethod
     def of(cls, item) -> "Problem":

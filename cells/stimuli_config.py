@@ -61,7 +61,7 @@ def read_location(value, path: str, problems, region_names) -> S.Location | None
     if isinstance(value, str):
         m = _SECTION_RE.match(value.replace(" ", ""))
         if not m:
-            problems.add(path, f"invalid location {value!r}; expected 'soma', a section such as "
+            problems.add(path, f"invalid location {quote(value)}; expected 'soma', a section such as "
                                "'apic[3](0.5)', or {region: apical, distance_um: 300}")
             return None
         x = float(m.group(3)) if m.group(3) else 0.5
@@ -78,7 +78,7 @@ def read_location(value, path: str, problems, region_names) -> S.Location | None
         return None if loc is None else S.Location(kind="section", section=loc.section, x=x)
     region = sec.string("region")
     if region is not None and region not in region_names:
-        sec.error("region", f"unknown region {region!r}; expected one of "
+        sec.error("region", f"unknown region {quote(region)}; expected one of "
                             f"{', '.join(sorted(region_names))}" + did_you_mean(region, region_names))
         region = None
     distance = sec.number("distance_um", ge=0)
@@ -186,7 +186,7 @@ def _synapse_mechanism(sec: Section, synapse, mechset):
     expected = f"expected a synapse: one of {', '.join(choices)}"
     mech = mechset.mechanisms.get(synapse)
     if mech is None:
-        sec.error("synapse", f"unknown point process {synapse!r}; {expected}"
+        sec.error("synapse", f"unknown point process {quote(synapse)}; {expected}"
                              + did_you_mean(synapse, choices))
     elif mech.kind == "density":
         sec.error("synapse", f"{synapse} is a density mechanism (SUFFIX), not a point process; "
@@ -219,7 +219,7 @@ def _synapse_parameter_problem(mech, key: str) -> str:
         if key in valid:
             return ""
         listed = f"one of {', '.join(valid)}"
-    return f"{mech.name} has no parameter {key!r}; expected {listed}" + did_you_mean(key, valid)
+    return f"{mech.name} has no parameter {quote(key)}; expected {listed}" + did_you_mean(key, valid)
 
 
 def stimulus_window(stim: S.Stimulus, tstop: float) -> tuple[float, float]:
@@ -275,7 +275,7 @@ def read_protocols(sec: Section, base_dir: Path, cell, mechset) -> tuple:
                                 region_names)
             variable = r.string("variable", "v")
             if variable and not re.match(r"^[A-Za-z_]\w*$", variable):
-                r.error("variable", f"invalid variable name {variable!r}")
+                r.error("variable", f"invalid variable name {quote(variable)}")
             r.finish()
             if loc is not None:
                 recordings.append(S.Recording(name=rname, location=loc, variable=variable or "v"))

@@ -240,3 +240,14 @@ def test_bad_files_named_by_the_config(example, what):
         data["cell"]["morphology"] = "cells"
         expected = ("cell.morphology: ", "cells is a directory; expected a .swc or .asc file")
     check(tmp_path, data, list(expected))
+
+
+def test_long_values_are_quoted_short(example):
+    tmp_path, data = example
+    data = copy.deepcopy(data)
+    data["features"][0]["efel"] = "Spike" * 600
+    data["cell"]["fixed"]["g_pas." + "x" * 150] = 1.0
+    check(tmp_path, data, ["features[0].efel: unknown eFEL feature 'SpikeSpike",
+                           "(3000 characters in all)"])
+    validate, _ = both(tmp_path, data)
+    assert all(len(line) < 2100 for line in validate.stderr.splitlines()), validate.stderr
