@@ -91,6 +91,14 @@ def _grid(n: int, max_cols: int = 4):
     return (n + cols - 1) // cols, cols
 
 
+def plotted(results_path) -> ResultsFile:
+    """What the plots show: the file with what a running or killed campaign's journal holds
+    beyond its last commit."""
+    from cellsweep.sweep.results import current
+
+    return current(results_path)
+
+
 def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     """Response curves (1 axis), heatmaps (2-axis grid) or a scatter matrix (anything else),
     plus stored traces of chosen points; for optimisations see ``plot_optimisation``.
@@ -98,7 +106,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     import numpy as np
 
     plt = _pyplot()
-    f = ResultsFile(results_path)
+    f = plotted(results_path)
     if f.kind == "optimise":
         return plot_optimisation(f, out_dir, model=model)
     meta = f.metadata()
@@ -194,7 +202,7 @@ def plot_optimisation(results, out_dir, model=None) -> list[Path]:
     import numpy as np
 
     plt = _pyplot()
-    f = results if isinstance(results, ResultsFile) else ResultsFile(results)
+    f = results if isinstance(results, ResultsFile) else plotted(results)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = f.frame()

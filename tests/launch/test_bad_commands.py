@@ -406,3 +406,15 @@ def test_help_still_works():
         proc = cli(*args)
         assert proc.returncode == 0 and proc.stdout.startswith("Usage:"), proc.stderr
     assert "missing directories are created" in " ".join(cli("export", "--help").stdout.split())
+
+
+def test_plot_of_a_killed_campaign_shows_what_its_journal_holds(tmp_path):
+    """The HDF5 file lags the journal after a kill: plots read through it (results.current)."""
+    from cellsweep.launch.plots import plot_campaign, plotted
+
+    out = killed(tmp_path / "k.h5")
+    assert results.load(out)["eval_id"].tolist() == [0, 1, 2]          # the HDF5 file alone
+    assert plotted(out).frame()["eval_id"].tolist() == list(range(7))
+    assert plotted(out).status_counts() == {"ok": 6, "error": 1}
+    written = plot_campaign(out, tmp_path / "plots")
+    assert [p.name for p in written] == ["response_curves.png"]
