@@ -5,9 +5,10 @@ feature. eFEL 5 re-sends its whole settings object to the C++ core at every
 ``get_feature_values`` call, so we only need that object to hold exactly the settings a group
 of features wants: defaults plus the group's overrides, set once per group. Each eFEL feature
 gets its own ``get_feature_values`` call, as in BluePyOpt: within one call a feature computed
-after another can come out a few ulp apart. Scores follow BluePyOpt/eFEL's ``getDistance``: the mean over the
-feature's values of ``|value - mean| / std``; a feature eFEL cannot compute (``None``, empty,
-or non-finite) is *missing*: its value is NaN and its score the configured penalty.
+after another can come out a few ulp apart. Scores follow BluePyOpt/eFEL's ``getDistance``: the
+mean over the feature's values of ``|value - mean| / std``; a feature eFEL cannot compute
+(``None``, empty, or non-finite) is *missing*: its value is NaN and its score the configured
+penalty.
 """
 
 from __future__ import annotations

@@ -55,10 +55,10 @@ SECTION_VARIABLES = {"cm", "Ra", "diam"}  # settable without inserting anything 
 BUILTIN_UNITS = {"cm": "uF/cm2", "Ra": "ohm cm", "diam": "um", "g_pas": "S/cm2", "e_pas": "mV",
                  "i_pas": "mA/cm2", "gnabar_hh": "S/cm2", "gkbar_hh": "S/cm2", "gl_hh": "S/cm2",
                  "el_hh": "mV", "gna_hh": "S/cm2", "gk_hh": "S/cm2", "il_hh": "mA/cm2",
-                 "celsius": "degC", "v_init": "mV",
-                 **{f"e{ion}": "mV" for ion in ("na", "k", "ca", "cl")},
-                 **{f"{ion}{side}": "mM" for ion in ("na", "k", "ca", "cl") for side in "io"},
-                 **{f"i{ion}": "mA/cm2" for ion in ("na", "k", "ca", "cl")}}
+                 "celsius": "degC", "v_init": "mV", "v": "mV",
+                 **{f"e{ion}": "mV" for ion in ION_VARIABLES},
+                 **{f"{ion}{side}": "mM" for ion in ION_VARIABLES for side in "io"},
+                 **{f"i{ion}": "mA/cm2" for ion in ION_VARIABLES}}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from cellsweep.cells import spec as S
+from cellsweep.cells.mechanisms import ION_VARIABLES
 
 # (lower bound, inclusive?) and whole-number flag per kind of number
 _SIM = {"dt_ms": (0.0, False), "atol": (0.0, False), "rtol": (0.0, True)}
@@ -37,7 +38,8 @@ def value_problem(param: S.Parameter, value) -> str:
     kind, var = param.kind, param.variable
     if kind == "sim":
         if var == "cvode":
-            return "" if value in (0.0, 1.0) else f"expected 0 (fixed step) or 1 (CVode), found {value:g}"
+            return "" if value in (0.0, 1.0) else \
+                f"expected 0 (fixed step) or 1 (CVode), found {value:g}"
         return _below(value, _SIM.get(var))
     if kind == "nseg":
         if param.region:
@@ -72,7 +74,7 @@ def _below(value: float, bound, what: str = "a value") -> str:
 
 def _is_concentration(var: str) -> bool:
     """``cai``, ``nao``, ``ki`` ...: an ion's inside or outside concentration."""
-    return len(var) >= 2 and var[-1] in "io" and var[:-1] in ("na", "k", "ca", "cl")
+    return len(var) >= 2 and var[-1] in "io" and var[:-1] in ION_VARIABLES
 
 
 def _short(value, limit: int = 60) -> str:

@@ -1,7 +1,7 @@
 """An evaluation process: receives an evaluator once, then tasks; sends back records.
 
-Started by ``launch.supervisor`` as ``python -m cellsweep.launch.child FD INDEX`` with one end of a socket
-pair. It never touches MPI (``NEURON_INIT_MPI=0``), ignores the signals that stop a campaign
+Started by ``launch.supervisor`` as ``python -m cellsweep.launch.child FD INDEX`` with one end
+of a socket pair. It never touches MPI (``NEURON_INIT_MPI=0``), ignores the signals that stop a campaign
 (its supervisor decides when it dies), and turns any Python exception into an ``error`` record.
 """
 

@@ -402,7 +402,6 @@ def export(results, csv_path, sqlite_path, table):
     temporary name and renamed at the end; missing directories are created. An output that is
     a results file, its journal or lock (this or another campaign's) is refused."""
     from cellsweep.sweep.results import export as do_export
-    from cellsweep.sweep.results import journal_lag
 
     if not csv_path and not sqlite_path:
         raise UsageProblem("export: give --csv FILE and/or --sqlite FILE")
@@ -410,8 +409,7 @@ def export(results, csv_path, sqlite_path, table):
         if value:
             check_output_path(Path(value), option)
     path = _results_path(results)
-    lag = journal_lag(path)
-    rows = do_export(path, csv=csv_path, sqlite=sqlite_path, table=table)
+    rows, lag = do_export(path, csv=csv_path, sqlite=sqlite_path, table=table)
     click.echo(f"{rows} rows exported" + (f" ({lag} of them from the journal, not yet in the "
                                           "HDF5 file)" if lag else ""))
 

@@ -1,11 +1,11 @@
 """MPI: every rank supervises one evaluation process; rank 0 also coordinates.
 
-Measured facts this follows (tests/launch/test_mpi_abort.py shows the first): an uncaught exception in one rank hangs an
-MPI job forever unless something calls ``MPI_Abort`` (``install_abort_hook``); a rank blocked in
-``recv`` burns a core and never runs Python signal handlers, so every loop here polls
-(``Iprobe``) and sleeps on its own child's pipe instead (``_Backoff`` sizes the sleep); NEURON
-stays out of MPI
-(``NEURON_INIT_MPI=0`` in the children; a hoc error must never abort the job).
+Measured facts this follows (tests/launch/test_mpi_abort.py shows the first): an uncaught
+exception in one rank hangs an MPI job forever unless something calls ``MPI_Abort``
+(``install_abort_hook``); a rank blocked in ``recv`` burns a core and never runs Python signal
+handlers, so every loop here polls (``Iprobe``) and sleeps on its own child's pipe instead
+(``_Backoff`` sizes the sleep); NEURON stays out of MPI (``NEURON_INIT_MPI=0`` in the children;
+a hoc error must never abort the job).
 
 Protocol: a worker rank sends ``(results, want, starving)`` to rank 0 (tag RESULTS) whenever it
 has results or its local queue is empty. ``results`` are its finished records as the bytes of

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cellsweep.cells.mechanisms import BUILTIN_UNITS
 from cellsweep.sweep.store import ResultsFile
 
-# units of recorded variables that are not a mechanism's own (those show their name only)
-_VARIABLE_UNITS = {"v": "mV", **{f"i{ion}": "mA/cm2" for ion in ("na", "k", "ca", "cl")},
-                   **{f"{ion}{side}": "mM" for ion in ("na", "k", "ca", "cl") for side in "io"},
-                   **{f"e{ion}": "mV" for ion in ("na", "k", "ca", "cl")}}
-
-
 def variable_label(variable: str) -> str:
-    units = _VARIABLE_UNITS.get(variable, "")
+    """"v (mV)": NEURON's own variables with their units (a mechanism's show their name)."""
+    units = BUILTIN_UNITS.get(variable, "")
     return f"{variable} ({units})" if units else variable
 
 

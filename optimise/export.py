@@ -5,8 +5,8 @@
 ``Ra``, inserted mechanisms and the per-segment values of every range variable the model sets.
 Reading values back instead of re-deriving them means the standalone script needs no copy of
 cellsweep's distributions, regions or discretisation rules, and reproduces them exactly. The
-script (``optimise/standalone_model.py.template``, copied verbatim as ``model.py``) rebuilds those sections
-as plain ``h.Section`` objects in the original creation and connection order, runs each protocol
+script (``optimise/standalone_model.py.template``, copied verbatim as ``model.py``) rebuilds
+those sections as plain ``h.Section`` objects in the original creation and connection order, runs each protocol
 the way ``cells.protocols`` does and computes the features the way ``cells.features`` does, so
 its feature values equal ``cells.evaluate.evaluate(model, params).features`` float for float.
 

@@ -56,8 +56,7 @@ def prepare(config, output=None, workers=None) -> SweepPlan:
                           workers, default_name=f"{config_path.stem}.h5")
     engine.check_traces(model, run, problems, designs.size(spec) if spec is not None else None)
     if model is not None and spec is not None:
-        file_path = str(config_path.parent / spec_file(data))
-        for path, message in designs.value_problems(spec, model, file_path):
+        for path, message in designs.value_problems(spec, model):
             problems.add(path, message)
     problems.raise_if_any()
     points = designs.points(spec)
@@ -68,11 +67,6 @@ def prepare(config, output=None, workers=None) -> SweepPlan:
     signature, canonical = engine.campaign_signature(data, model)
     return SweepPlan(source=source, model=model, run=run, evaluator=evaluator,
                      signature=signature, signature_data=canonical, sweep=spec, points=points)
-
-
-def spec_file(data: dict) -> str:
-    sweep = data.get("sweep") if isinstance(data.get("sweep"), dict) else {}
-    return str(sweep.get("file", ""))
 
 
 def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):

@@ -51,6 +51,7 @@ class SweepSpec:
     n_samples: int = 0
     seed: int = 0
     table: tuple = ()           # csv design: rows of values
+    file: str = ""              # csv design: the file they came from (for messages)
 
     @property
     def names(self) -> list[str]:
@@ -119,8 +120,10 @@ def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | 
     sec.finish()
     if design is None:
         return None
+    name = sec.raw("file") if design == "csv" else None
     return SweepSpec(design=design, axes=tuple(axes), n_samples=int(n_samples or 0),
-                     seed=int(seed or 0), table=table)
+                     seed=int(seed or 0), table=table,
+                     file=str(Path(base_dir) / name) if isinstance(name, str) else "")
 
 
 def _read_axis(name, value, path, problems, design, free_parameters) -> Axis | None:
@@ -210,7 +213,7 @@ def _read_csv(sec: Section, base_dir: Path):
 MAX_POINTS = 20_000_000     # the table of points is held in memory: 8 bytes x axes per point
 
 
-def value_problems(spec: SweepSpec, model, file_path: str = "") -> list[tuple[str, str]]:
+def value_problems(spec: SweepSpec, model) -> list[tuple[str, str]]:
     """(key path, message) of every axis value or bound its parameter refuses
     (``cells.values``: the rule ``--set``, bounds and fixed values follow too), and of a design
     too large to hold; call before ``points``."""
@@ -224,7 +227,8 @@ def value_problems(spec: SweepSpec, model, file_path: str = "") -> list[tuple[st
             for row, values in enumerate(spec.table, start=2):
                 problem = value_problem(param, values[j])
                 if problem:
-                    out.append(("sweep.file", f"{file_path}:{row}: column {axis.name!r}: {problem}"))
+                    out.append(("sweep.file",
+                                f"{spec.file}:{row}: column {axis.name!r}: {problem}"))
                     break
             continue
         candidates = [("low", axis.low), ("high", axis.high)] if spec.design in SPACE_FILLING \

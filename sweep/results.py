@@ -107,6 +107,11 @@ def _json_list(text) -> list:
 def current(path) -> "St.ResultsFile":
     """The results file with what its journal holds beyond it (a running or killed campaign);
     FormatError if there is no HDF5 file yet (a campaign killed before its first commit)."""
+    return _current(path)[0]
+
+
+def _current(path) -> tuple["St.ResultsFile", int]:
+    """(``current(path)``, how many of its results are in the journal only)."""
     path = Path(path)
     meta, results, _dropped, _end = St.read_journal(path)
     if meta is not None and not path.exists():
@@ -115,17 +120,10 @@ def current(path) -> "St.ResultsFile":
                              f"{'s' * (n != 1)} committed); expected a results file (cellsweep "
                              "run resumes the campaign and writes it)")
     f = St.ResultsFile(path)
-    return f.with_results(results) if meta is not None else f
-
-
-def journal_lag(path) -> int:
-    """Results the journal holds beyond the HDF5 file's last commit (0 without a journal)."""
-    path = Path(path)
-    meta, results, _dropped, _end = St.read_journal(path)
     if meta is None:
-        return 0
-    held = len(np.unique(results.ids))
-    return max(0, held - (_committed(path) if path.exists() else 0))
+        return f, 0
+    merged = f.with_results(results)
+    return merged, int(merged.done().sum() - f.done().sum())
 
 
 def best(path, n: int = 1) -> list[dict]:
@@ -149,10 +147,11 @@ def metadata(path) -> dict:
     return St.ResultsFile(path).metadata()
 
 
-def export(path, csv=None, sqlite=None, table: str = "results") -> int:
+def export(path, csv=None, sqlite=None, table: str = "results") -> tuple[int, int]:
     """Write the results table (the journal's results included, see ``current``) as CSV and/or
     an SQLite table (replacing a table of that name in an existing database); return the number
-    of rows. Raises ``ExportRefused`` before anything is written for an output that would
+    of rows and how many of them came from the journal only. Raises ``ExportRefused`` before
+    anything is written for an output that would
     destroy a results file or is not SQLite, ``FormatError`` for an unreadable input."""
     targets = [(option, Path(value)) for option, value in (("--csv", csv), ("--sqlite", sqlite))
                if value is not None]
@@ -164,7 +163,8 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> int:
         problems.append("--table: empty; expected an SQLite table name")
     if problems:
         raise ExportRefused(problems)
-    frame = current(path).frame()
+    f, from_journal = _current(path)
+    frame = f.frame()
     written = []                           # (temporary, target), renamed when all are written
     try:
         for option, target in targets:
@@ -195,7 +195,7 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> int:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-    return len(frame)
+    return len(frame), from_journal
 
 
 def _write_sqlite(frame, target: Path, tmp: Path, table: str) -> None:

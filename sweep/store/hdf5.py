@@ -5,7 +5,8 @@ Layout (format version 2; version 1 files have the same datasets and are read as
 - root attributes: ``format`` ("cellsweep-results"), ``format_version``, ``kind`` (sweep,
   optimise, ...), ``config`` (the validated config text), ``config_signature``, ``versions``
   (JSON), ``mechanisms_hash``, ``status_codes`` (JSON), ``n_rows``, ``n_committed``,
-  ``complete``, ``runs`` (JSON: each run's start, end and evaluations, for rates), plus the campaign's own attributes (``design``, ``algorithm``, ``seed``, ...);
+  ``complete``, ``runs`` (JSON: each run's start, end and evaluations, for rates), plus the
+  campaign's own attributes (``design``, ``algorithm``, ``seed``, ...);
 - one row per evaluation, row ``i`` holding evaluation ``i``: ``eval_id``, ``parameters``
   (``names``, ``units``), ``features`` (``names``, ``units``), ``scores``, ``total_score``,
   ``status`` (``codes``), ``message``, ``attempt``, ``timings`` (``names``), ``worker``,

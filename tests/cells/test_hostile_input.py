@@ -4,7 +4,6 @@ Each case writes a copy of the bundled example config (as YAML text, so the YAML
 hostile: duplicate keys, deep nesting, anchors and aliases) and runs ``cellsweep validate``.
 """
 
-import time
 
 import pytest
 import yaml
@@ -14,7 +13,8 @@ from cellsweep.cells.expressions import ExpressionError, compile_expression
 from cellsweep.cells.schema import Problems, check_number, parse_yaml, quote
 from tests.cells.test_config_errors import run_cli
 
-GENEROUS_SECONDS = 10          # a bomb must be refused at once; this only catches a hang
+# a bomb must be refused at once; the harness's time limit only catches a hang (no speed target)
+pytestmark = pytest.mark.timeout(60)
 
 
 def example_text(data) -> str:
@@ -23,15 +23,12 @@ def example_text(data) -> str:
 
 def refused(tmp_path, text):
     """Run ``validate`` on ``text``; assert the common shape of a refusal; return stderr."""
-    start = time.monotonic()
     result = run_cli(tmp_path, text)
-    elapsed = time.monotonic() - start
     output = result.output + result.stderr
     assert result.exit_code == 2, output
     assert "Traceback" not in output
     lines = result.stderr.splitlines()
     assert lines and all(line.startswith("error: ") for line in lines), result.stderr
-    assert elapsed < GENEROUS_SECONDS, f"took {elapsed:.1f} s"
     return result.stderr
 
 

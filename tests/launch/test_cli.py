@@ -118,7 +118,9 @@ def test_status_rate_is_evaluations_per_second_of_the_run(finished):
 
 def test_no_display_banner(finished):
     config, _ = finished
-    environment = {k: v for k, v in env().items() if k != "DISPLAY"}
+    # neither a display nor the option this process may have set for itself
+    environment = {k: v for k, v in env().items()
+                   if k not in ("DISPLAY", "NEURON_MODULE_OPTIONS")}
     proc = subprocess.run(cellsweep_command("evaluate", config, "--no-plot"),
                           capture_output=True, text=True, env=environment, timeout=120)
     assert proc.returncode == 0, proc.stderr

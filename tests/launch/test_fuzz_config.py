@@ -1,6 +1,6 @@
 """Property-based mutations of the bundled example (Hypothesis): whatever is changed, deleted,
-retyped or pushed to an extreme, ``validate`` ends with exit 0 or 2 within seconds, never with a
-traceback, and says exactly what the run's own validation step says.
+retyped or pushed to an extreme, ``validate`` ends with exit 0 or 2 (a hang hits the test's
+time limit), never with a traceback, and says exactly what the run's own validation step says.
 
 Bounded in examples so that CI stays short (``CELLSWEEP_FUZZ_EXAMPLES`` raises the count for a
 longer run by hand).
@@ -9,7 +9,6 @@ longer run by hand).
 import copy
 import math
 import os
-import time
 
 import pytest
 import yaml
@@ -79,6 +78,7 @@ def run_prepare_lines(config) -> list[str]:
     return []
 
 
+@pytest.mark.timeout(600)      # a hang fails the test; no speed target
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
@@ -96,14 +96,11 @@ def test_mutated_example_is_valid_or_refused_cleanly(base, data):
     config = folder / "fuzz.yaml"
     config.write_text(yaml.safe_dump(mutated, sort_keys=False, allow_unicode=True))
     before = sorted(p.name for p in folder.iterdir())
-    start = time.monotonic()
     result = CliRunner().invoke(main, ["validate", str(config)], catch_exceptions=True)
-    took = time.monotonic() - start
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"{path} {how} {value!r}: {result.exception!r}"
     assert result.exit_code in (0, 2), (path, how, value, result.output)
     assert "Traceback" not in result.output + result.stderr
-    assert took < 30, f"validate took {took:.1f} s"
     assert sorted(p.name for p in folder.iterdir()) == before, "validate wrote something"
     refused = run_prepare_lines(config)
     if result.exit_code == 2:
