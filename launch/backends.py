@@ -41,10 +41,16 @@ class StopFlag:
 
 
 def default_workers() -> int:
+    """One per CPU this process may use; inside a SLURM job at most the CPUs SLURM gave it
+    (without SLURM's affinity plugin the process may see every core of a shared node)."""
+    from cellsweep.launch.world import slurm_cpus
+
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
-        return max(1, os.cpu_count() or 1)
+        n = max(1, os.cpu_count() or 1)
+    given = slurm_cpus()
+    return min(n, given) if given else n
 
 
 class SerialExecutor:

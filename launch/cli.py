@@ -302,12 +302,16 @@ def format_evaluation(model, result) -> str:
               help="Default: mpi when started by mpiexec/srun, else processes.")
 @click.option("--restart", is_flag=True,
               help="Discard an existing output for this config and start over.")
-def run(config, output, workers, backend, restart):
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the outcome as JSON (exit status, why it stopped, evaluations "
+                   "this run): what a job script needs to decide on resubmitting.")
+def run(config, output, workers, backend, restart, summary_path):
     """Run the config's campaign (a sweep or an optimisation) into one resumable HDF5 file;
-    rerun the same command to resume."""
+    rerun the same command to resume. Exit status 0 complete, 2 bad input, 3 stopped by the
+    wall-time warning (SIGUSR1), 4 stopped by SIGTERM/SIGINT; after 3 or 4 rerun to resume."""
     from cellsweep.launch.run import main_run
 
-    main_run(config, output, workers, backend, restart)
+    main_run(config, output, workers, backend, restart, summary_path)
 
 
 def _results_path(path, partial: bool = False, warn: bool = True) -> Path:

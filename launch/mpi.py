@@ -17,6 +17,15 @@ time. A rank asks while its child is still busy,
 so its next task is already there when the child finishes (no round trip between evaluations);
 ``starving`` says its child is idle with nothing queued, and only starving ranks get the
 campaign's last tasks, so the tail stays balanced.
+
+Lost ranks. Hydra's ``mpiexec`` ends the whole job when one rank dies, but ``srun`` (and the
+node a rank was on) need not: the others would wait for it until the wall time. So every rank
+shows it is alive at least every ``PULSE_S``: a worker by a message to rank 0 (an empty
+RESULTS), rank 0 by an ALIVE message to each worker, sent from a thread so that a long commit
+or the start-up checks do not silence it. A worker rank silent for ``rank_timeout_s`` is lost:
+its tasks go back to the queue, whatever it sends later is dropped, and the campaign goes on
+with the others. A worker that has not heard from rank 0 for as long stops its child and exits
+(``EXIT_COORDINATOR_LOST``).
 """
 
 from __future__ import annotations
@@ -24,29 +33,25 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 import time
 from collections import deque
 
 from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
 from cellsweep.sweep.batch import RecordBatch
 
-TASKS, RESULTS = 11, 12
+TASKS, RESULTS, ALIVE = 11, 12, 13
 STOP = "stop"
-
-
-def under_mpi() -> bool:
-    """Were we started by mpiexec/srun with more than a trivial world? (env only, no import)"""
-    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_RANK",
-                "SLURM_STEP_NUM_TASKS"):
-        if key in os.environ:
-            return True
-    return False
+PULSE_S = 1.0                 # each side shows it is alive at least this often
+RANK_TIMEOUT_S = 30.0         # silent this long: lost (run.rank_timeout_s)
+EXIT_COORDINATOR_LOST = 5
 
 
 def world():
-    from mpi4py import MPI
+    """``COMM_WORLD``, refusing a world that does not match what the launcher announced."""
+    from cellsweep.launch.world import initialise
 
-    return MPI.COMM_WORLD
+    return initialise()
 
 
 def install_abort_hook(comm) -> None:
@@ -61,10 +66,90 @@ def install_abort_hook(comm) -> None:
     sys.excepthook = hook
 
 
-def mpi_library_version() -> str:
-    from mpi4py import MPI
+class Pulse:
+    """Rank 0's side of liveness: an ALIVE message to every live worker each ``PULSE_S``,
+    from a thread (mpi4py asks for ``MPI_THREAD_MULTIPLE``; without it the caller's loop
+    calls ``beat`` instead)."""
 
-    return MPI.Get_library_version().splitlines()[0].strip()
+    def __init__(self, comm):
+        from mpi4py import MPI
+
+        self.comm = comm
+        self.live = set(range(1, comm.Get_size()))
+        self.lock = threading.Lock()
+        self.last = 0.0
+        self._halt = threading.Event()
+        self.threaded = MPI.Query_thread() == MPI.THREAD_MULTIPLE
+        self.thread = None
+        if self.threaded and self.live:
+            self.thread = threading.Thread(target=self._run, name="cellsweep-pulse", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        while not self._halt.wait(PULSE_S):
+            self._send()
+
+    def _send(self) -> None:
+        with self.lock:
+            for rank in sorted(self.live):
+                self.comm.send(None, dest=rank, tag=ALIVE)
+            self.last = time.monotonic()
+
+    def beat(self) -> None:
+        """For a loop on rank 0 when there is no pulse thread."""
+        if not self.threaded and time.monotonic() - self.last >= PULSE_S:
+            self._send()
+
+    def forget(self, rank: int) -> None:
+        """No more messages to a lost rank (a send to a dead peer can block or fail)."""
+        with self.lock:
+            self.live.discard(rank)
+
+    def stop(self) -> None:
+        self._halt.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def wait_for_coordinator(comm, timeout_s: float = RANK_TIMEOUT_S):
+    """A worker rank's wait for rank 0's start-up outcome (config checks, the results file).
+    It polls, so that a rank 0 that dies during a long start (compiling mechanisms) does not
+    leave this rank waiting forever: silent for ``timeout_s`` means gone."""
+    barrier = comm.Ibarrier()
+    heard = time.monotonic()
+    while not barrier.Test():
+        while comm.Iprobe(source=0, tag=ALIVE):
+            comm.recv(source=0, tag=ALIVE)
+            heard = time.monotonic()
+        if time.monotonic() - heard > timeout_s:
+            coordinator_lost(comm, timeout_s)
+        time.sleep(0.05)
+    return comm.bcast(None, root=0)
+
+
+def announce_outcome(comm, outcome, start_timeout_s: float = 600.0) -> None:
+    """Rank 0's side of ``wait_for_coordinator``: every rank reached the barrier (or the job
+    is aborted after ``start_timeout_s``: a rank that never started), then the outcome."""
+    barrier = comm.Ibarrier()
+    deadline = time.monotonic() + start_timeout_s
+    while not barrier.Test():
+        if time.monotonic() > deadline:
+            print(f"error: cellsweep run: not every MPI rank started within {start_timeout_s:.0f}"
+                  " s; aborting the job", file=sys.stderr, flush=True)
+            comm.Abort(1)
+        time.sleep(0.01)
+    comm.bcast(outcome, root=0)
+
+
+def coordinator_lost(comm, silent_s: float, supervisor=None):
+    """Rank 0 is gone (killed, or its node lost): stop our child and leave at once, without
+    ``MPI_Finalize`` (which would wait for the dead rank)."""
+    if supervisor is not None:
+        supervisor.close()
+    print(f"cellsweep: rank {comm.Get_rank()}: no word from rank 0 for {silent_s:.0f} s: the "
+          "coordinator is gone; this rank stops", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(EXIT_COORDINATOR_LOST)
 
 
 class _MeanTime:
@@ -139,20 +224,26 @@ def _pack(records: list) -> bytes:
 class _Queue:
     """Tasks not handed out yet, drawn lazily from the caller's iterable: a million-point sweep
     must not become a million task dicts at rank 0. The hand-out needs the number left, so an
-    iterable without a length is listed first."""
+    iterable without a length is listed first. Tasks of a lost rank come back first."""
 
     def __init__(self, tasks):
         if not hasattr(tasks, "__len__"):
             tasks = list(tasks)
         self.left = len(tasks)
         self.iterator = iter(tasks)
+        self.returned: deque = deque()
 
     def __len__(self) -> int:
-        return self.left
+        return self.left + len(self.returned)
 
     def popleft(self) -> dict:
+        if self.returned:
+            return self.returned.popleft()
         self.left -= 1
         return next(self.iterator)
+
+    def give_back(self, tasks) -> None:
+        self.returned.extend(tasks)
 
 
 class MPIExecutor:
@@ -160,9 +251,11 @@ class MPIExecutor:
 
     name = "mpi"
 
-    def __init__(self, comm, evaluator, limits: Limits, stop, evaluate_here: bool = True):
+    def __init__(self, comm, evaluator, limits: Limits, stop, evaluate_here: bool = True,
+                 rank_timeout_s: float = RANK_TIMEOUT_S, pulse: Pulse | None = None):
         """``evaluate_here=False``: rank 0 only coordinates (the benchmark of its own cost per
-        result uses that; on a big job it also keeps rank 0's core for coordinating)."""
+        result uses that; on a big job it also keeps rank 0's core for coordinating).
+        ``pulse``: rank 0's liveness messages, started before the start-up checks."""
         if not evaluate_here and comm.Get_size() < 2:
             raise ValueError("rank 0 must evaluate when it is the only rank")
         self.comm = comm
@@ -171,7 +264,16 @@ class MPIExecutor:
         self.local = Supervisor(evaluator, 0, limits) if evaluate_here else None
         self.hungry: dict[int, int] = {}     # rank -> tasks it asked for and did not get yet
         self.starving: dict[int, bool] = {}  # rank -> its child is idle with nothing queued
-        self.outstanding = [0] * self.workers
+        self.outstanding: list[dict] = [{} for _ in range(self.workers)]  # rank -> id -> task
+        self.rank_timeout_s = rank_timeout_s
+        self.pulse = pulse if pulse is not None else Pulse(comm)
+        self.heard = [time.monotonic()] * self.workers
+        self.lost: dict[int, float] = {}     # rank -> seconds it had been silent when lost
+        self._checked = 0.0
+
+    @property
+    def live(self) -> list[int]:
+        return [r for r in range(1, self.workers) if r not in self.lost]
 
     def imap_unordered(self, tasks):
         from mpi4py import MPI
@@ -180,18 +282,27 @@ class MPIExecutor:
         queue = _Queue(tasks)
         mean = _MeanTime()
         backoff = _Backoff(mean)
+        now = time.monotonic()
+        self.heard = [now] * self.workers    # silence counts from the start of this round
         while not self.stop:
             received = []
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
                 source = status.Get_source()
                 payload, want, starving = comm.recv(source=source, tag=RESULTS)
+                self.heard[source] = time.monotonic()
+                if source in self.lost:
+                    continue                 # its tasks were given to others
                 if payload:
                     batch = RecordBatch.decode(payload)
-                    self.outstanding[source] -= len(batch)
+                    mine = self.outstanding[source]
+                    for i in batch.ids.tolist():
+                        mine.pop(i, None)
                     received.append(batch)
                 self.starving[source] = starving
                 if want:
                     self.hungry[source] = want
+            self._find_lost(queue)
+            self.pulse.beat()
             # hand out work before the records go to the writer (a commit can take tens of ms)
             progressed = self._serve(queue) or bool(received)
             if self.local is not None:
@@ -207,43 +318,74 @@ class MPIExecutor:
             if self.stop:
                 return
             local_idle = self.local is None or self.local.idle
-            if not queue and local_idle and not any(self.outstanding[1:]):
+            if not queue and local_idle and not any(self.outstanding[r] for r in self.live):
+                return
+            if self.local is None and not self.live:
+                self.stop.set("every worker rank was lost")
                 return
             if progressed:
                 backoff.active()
             else:
                 backoff.idle([self.local] if self.local is not None else [])
 
+    def _find_lost(self, queue) -> None:
+        """Ranks silent for ``rank_timeout_s`` (judged right after every waiting message was
+        read, so a slow rank 0 never mistakes its own delay for theirs): their tasks go back."""
+        now = time.monotonic()
+        if now - self._checked < PULSE_S:
+            return
+        self._checked = now
+        for rank in self.live:
+            silent = now - self.heard[rank]
+            if silent <= self.rank_timeout_s:
+                continue
+            self.lost[rank] = silent
+            self.pulse.forget(rank)
+            tasks = list(self.outstanding[rank].values())
+            self.outstanding[rank] = {}
+            queue.give_back(tasks)
+            self.hungry.pop(rank, None)
+            self.starving.pop(rank, None)
+            print(f"cellsweep: rank {rank} silent for {silent:.0f} s (killed, or its node "
+                  f"lost): {len(tasks)} task(s) go back to the queue; going on with "
+                  f"{len(self.live) + (self.local is not None)} rank(s)", file=sys.stderr,
+                  flush=True)
+
     def _serve(self, queue) -> bool:
         """Send tasks to ranks that asked. A rank still busy asks ahead (so that its next task
         is there when its child finishes); the campaign's last tasks go to idle ranks only."""
         sent = False
+        ranks = max(1, len(self.live) + (self.local is not None))
         for rank, want in list(self.hungry.items()):
             if not queue:
                 break
-            if not self.starving.get(rank, True) and len(queue) <= self.workers:
+            if not self.starving.get(rank, True) and len(queue) <= ranks:
                 continue
-            share = max(1, math.ceil(len(queue) / self.workers))
+            share = max(1, math.ceil(len(queue) / ranks))
             batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
             self.comm.send(batch, dest=rank, tag=TASKS)
-            self.outstanding[rank] += len(batch)
+            mine = self.outstanding[rank]
+            for task in batch:
+                mine[task["id"]] = task
             del self.hungry[rank]
             sent = True
         return sent
 
     def close(self):
-        """Tell every worker rank to stop (their children are killed), then close ours."""
-        for rank in range(1, self.workers):
+        """Tell every live worker to stop (their children are killed), then close ours."""
+        self.pulse.stop()
+        for rank in self.live:
             self.comm.send(STOP, dest=rank, tag=TASKS)
         if self.local is not None:
             self.local.close()
 
 
-def serve_worker(comm, evaluator, limits: Limits) -> None:
+def serve_worker(comm, evaluator, limits: Limits, rank_timeout_s: float = RANK_TIMEOUT_S) -> None:
     """A worker rank's loop: ask for tasks, run them in its child, send records back.
 
     Worker ranks ignore the stop signals (mpiexec forwards them to every rank): rank 0 decides
-    when the campaign stops and tells them so.
+    when the campaign stops and tells them so. Rank 0 silent for ``rank_timeout_s``: it is
+    gone, and so is this rank.
     """
     import signal
 
@@ -255,17 +397,23 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
     mean = _MeanTime()
     backoff = _Backoff(mean)
     asked = False
-    last_send = time.monotonic()
+    last_send = heard = time.monotonic()
     try:
         while True:
             progressed = False
+            while comm.Iprobe(source=0, tag=ALIVE):
+                comm.recv(source=0, tag=ALIVE)
+                heard = time.monotonic()
             if comm.Iprobe(source=0, tag=TASKS):
                 message = comm.recv(source=0, tag=TASKS)
+                heard = time.monotonic()
                 if message == STOP:
                     return
                 queue.extend(message)
                 asked = False
                 progressed = True
+            if time.monotonic() - heard > rank_timeout_s:
+                coordinator_lost(comm, time.monotonic() - heard, sup)
             record = sup.poll()
             if record is not None:
                 mean.observe(_duration(record))
@@ -276,9 +424,9 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 progressed = True
             starving = sup.idle and not queue
             need = not asked and not queue      # also while busy: ask one task ahead
-            due = results and (time.monotonic() - last_send > 0.5 or len(results) >= MAX_BATCH
-                               or starving)
-            if need or due:
+            since = time.monotonic() - last_send
+            due = results and (since > 0.5 or len(results) >= MAX_BATCH or starving)
+            if need or due or since >= PULSE_S:   # nothing to say for a second: still alive
                 want = _want(mean) if need else 0
                 comm.send((_pack(results), want, starving), dest=0, tag=RESULTS)
                 results, last_send = [], time.monotonic()
@@ -290,4 +438,3 @@ def serve_worker(comm, evaluator, limits: Limits) -> None:
                 backoff.idle([sup])
     finally:
         sup.close()
-

@@ -3,14 +3,21 @@
 Under ``mpiexec``/``srun`` every rank runs this; rank 0 validates everything, builds the
 mechanisms and opens the results file while the other ranks wait for the outcome, so that bad
 input fails once, before any work starts, and exits every rank with status 2.
+
+Exit statuses: 0 complete, 2 bad input (nothing done), 3 stopped by SIGUSR1 (the wall-time
+warning: a job chain resubmits), 4 stopped by SIGTERM or SIGINT (cancelled, or the time limit
+itself: not resubmitted), 5 a worker rank whose rank 0 was lost. After 3 and 4 the same command
+resumes. ``--summary FILE`` also writes the outcome as JSON for job scripts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import click
+from pathlib import Path
 
 from cellsweep.cells.errors import FrameworkError
 from cellsweep.cells.schema import ConfigSource
@@ -20,7 +27,8 @@ from cellsweep.launch.campaigns import kind_of
 from cellsweep.launch.supervisor import Limits
 from cellsweep.sweep.progress import Progress
 
-EXIT_STOPPED = 3   # stopped by a signal before the end; rerun the same command to resume
+EXIT_STOPPED = 3     # stopped by the wall-time warning (SIGUSR1); rerun to resume
+EXIT_CANCELLED = 4   # stopped by SIGTERM/SIGINT (scancel, Ctrl-C, the limit); rerun to resume
 
 
 def limits_of(plan) -> Limits:
@@ -39,17 +47,19 @@ def prepare(config, output=None, workers=None):
     return kind, plan
 
 
-def _prepare(config, output, workers, restart, extra_versions=None):
+def _prepare(config, output, workers, restart, extra_versions=None, summary_path=None):
+    check_summary_path(summary_path)
     kind, plan = prepare(config, output, workers)
     store = kind.open_store(plan, restart=restart, extra_versions=extra_versions)
     return kind, plan, store
 
 
-def run_local(config, output, workers, backend, restart) -> int:
-    campaign, plan, store = _prepare(config, output, workers, restart)
+def run_local(config, output, workers, backend, restart, summary_path=None) -> tuple[int, object]:
+    campaign, plan, store = _prepare(config, output, workers, restart, summary_path=summary_path)
     if store is None:
         click.echo(f"{plan.run.output}: already complete; nothing to do (--restart starts over)")
-        return 0
+        write_summary(summary_path, 0, None)
+        return 0, None
     stop = StopFlag()
     stop.install()
     limits = limits_of(plan)
@@ -57,41 +67,53 @@ def run_local(config, output, workers, backend, restart) -> int:
         executor = SerialExecutor(plan.evaluator, limits, stop)
     else:
         executor = ProcessExecutor(plan.evaluator, limits, stop, workers=plan.run.workers)
-    return drive(campaign, plan, store, executor, stop,
-                 f"{executor.workers} {executor.name} worker(s)")
+    code, summary = drive(campaign, plan, store, executor, stop,
+                          f"{executor.workers} {executor.name} worker(s)")
+    write_summary(summary_path, code, summary)
+    return code, summary
 
 
-def run_mpi(config, output, workers, restart) -> int:
+def run_mpi(config, output, workers, restart, summary_path=None) -> tuple[int, object]:
     from cellsweep.launch import mpi
+    from cellsweep.launch.world import running_mpi
 
     comm = mpi.world()
     mpi.install_abort_hook(comm)
     if comm.Get_rank() != 0:
-        outcome = comm.bcast(None, root=0)
+        outcome = mpi.wait_for_coordinator(comm)
         if outcome[0] != "ok":
-            return 2 if outcome[0] == "fail" else 0
-        mpi.serve_worker(comm, outcome[1], outcome[2])
-        return 0
+            return (2 if outcome[0] == "fail" else 0), None
+        mpi.serve_worker(comm, outcome[1], outcome[2], rank_timeout_s=outcome[3])
+        return 0, None
+    pulse = mpi.Pulse(comm)              # the workers know rank 0 is alive during the checks
     try:
         campaign, plan, store = _prepare(config, output, workers, restart,
-                                         extra_versions={"mpi_library": mpi.mpi_library_version(),
-                                               "mpi_ranks": comm.Get_size()})
+                                         extra_versions={**running_mpi(),
+                                                         "mpi_ranks": comm.Get_size()},
+                                         summary_path=summary_path)
     except FrameworkError:
-        comm.bcast(("fail",), root=0)
+        pulse.stop()
+        mpi.announce_outcome(comm, ("fail",))
         raise
     if store is None:
-        comm.bcast(("done",), root=0)
+        pulse.stop()
+        mpi.announce_outcome(comm, ("done",))
         click.echo(f"{plan.run.output}: already complete; nothing to do")
-        return 0
+        write_summary(summary_path, 0, None)
+        return 0, None
     limits = limits_of(plan)
-    comm.bcast(("ok", plan.evaluator, limits), root=0)
+    mpi.announce_outcome(comm, ("ok", plan.evaluator, limits, plan.run.rank_timeout_s))
     stop = StopFlag()
     stop.install()
-    executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop)
-    return drive(campaign, plan, store, executor, stop, f"{comm.Get_size()} MPI rank(s)")
+    executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop,
+                               rank_timeout_s=plan.run.rank_timeout_s, pulse=pulse)
+    code, summary = drive(campaign, plan, store, executor, stop, f"{comm.Get_size()} MPI rank(s)")
+    summary.lost_ranks = sorted(executor.lost)
+    write_summary(summary_path, code, summary)
+    return code, summary
 
 
-def drive(campaign, plan, store, executor, stop, workers_text: str) -> int:
+def drive(campaign, plan, store, executor, stop, workers_text: str):
     """Run the campaign on an executor, always release the workers, and report."""
     click.echo(f"{plan.config_path}: {campaign.describe(plan, store)}; {workers_text} "
                f"-> {plan.run.output}", err=True)
@@ -100,7 +122,13 @@ def drive(campaign, plan, store, executor, stop, workers_text: str) -> int:
                                Progress(plan.run.progress, plan.run.log_interval_s))
     finally:
         executor.close()
-    return report(plan, summary)
+    return report(plan, summary), summary
+
+
+def exit_status(summary) -> int:
+    if summary.complete:
+        return 0
+    return EXIT_STOPPED if summary.stopped == "SIGUSR1" else EXIT_CANCELLED
 
 
 def report(plan, summary) -> int:
@@ -109,10 +137,11 @@ def report(plan, summary) -> int:
     click.echo(f"{summary.output}: {sum(summary.counts.values())}/{summary.total} evaluated "
                f"({counts}); this run: {summary.ran} in {summary.elapsed_s:.1f} s "
                f"({rate:.2f}/s)")
-    if not summary.complete:
+    code = exit_status(summary)
+    if code:
         click.echo(f"stopped ({summary.stopped or 'interrupted'}): rerun the same command to "
                    "resume", err=True)
-        return EXIT_STOPPED
+        return code
     if os.environ.get("CELLSWEEP_NO_PLOTS") != "1":
         from cellsweep.launch.plots import plot_campaign
 
@@ -122,13 +151,52 @@ def report(plan, summary) -> int:
     return 0
 
 
-def main_run(config, output, workers, backend, restart) -> None:
-    from cellsweep.launch.mpi import under_mpi
+def write_summary(path, code: int, summary) -> None:
+    """The run's outcome for a job script (resubmit or not), written whole or not at all."""
+    if path is None:
+        return
+    path = Path(path)
+    data = {"exit_status": code, "complete": code == 0}
+    if summary is not None:
+        data.update(stopped=summary.stopped or "", ran=summary.ran,
+                    evaluated=sum(summary.counts.values()), total=summary.total,
+                    output=str(summary.output),
+                    lost_ranks=summary.lost_ranks)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
-    use_mpi = backend == "mpi" or (backend is None and under_mpi())
+
+def check_summary_path(summary_path) -> Path | None:
+    if summary_path is None:
+        return None
+    path = Path(summary_path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or path.is_dir():
+        from cellsweep.cells.errors import ConfigError
+
+        raise ConfigError([f"--summary: {summary_path}: expected a file in a writable "
+                           "directory"])
+    return path
+
+
+def main_run(config, output, workers, backend, restart, summary_path=None) -> None:
+    from cellsweep.launch.world import WorldMismatch, under_launcher
+
+    use_mpi = backend == "mpi" or (backend is None and under_launcher())
+    summary = None
     if use_mpi:
-        code = run_mpi(config, output, workers, restart)
+        try:
+            code, summary = run_mpi(config, output, workers, restart, summary_path)
+        except WorldMismatch as exc:
+            if exc.speaks:
+                click.echo(f"error: cellsweep run: {exc}", err=True)
+            sys.exit(2)
     else:
-        code = run_local(config, output, workers, backend or "processes", restart)
+        code, summary = run_local(config, output, workers, backend or "processes", restart,
+                                  summary_path)
     sys.stdout.flush()
+    sys.stderr.flush()
+    if summary is not None and summary.lost_ranks:
+        os._exit(code)     # MPI_Finalize would wait for the lost ranks; everything is written
     sys.exit(code)

@@ -32,7 +32,7 @@ from cellsweep.sweep.tasks import PointEvaluator
 
 # run: keys that change how a campaign runs but never its results (free to change on resume)
 RUN_ONLY = ("output", "workers", "recycle_after", "max_rss_mb", "commit_interval_s",
-            "log_interval_s", "progress")
+            "log_interval_s", "progress", "rank_timeout_s")
 MAX_TRACE_SAMPLES = 2_000_000     # per stored trace and row: ~8 MB of float32
 MAX_TRACE_BYTES = 16 * 2**30      # all stored traces of a campaign
 
@@ -49,6 +49,7 @@ class RunSettings:
     commit_interval_s: float = 2.0
     log_interval_s: float = 30.0
     progress: str = "auto"
+    rank_timeout_s: float = 30.0
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Summary:
     stopped: str = ""
     elapsed_s: float = 0.0
     ran: int = 0
+    lost_ranks: list = field(default_factory=list)   # MPI worker ranks lost on the way
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ def read_run(sec: Section, base_dir: Path, output_override=None, workers_overrid
         trace_dt_ms=trace_dt,
         commit_interval_s=sec.number("commit_interval_s", 2.0, gt=0),
         log_interval_s=sec.number("log_interval_s", 30.0, gt=0),
-        progress=sec.string("progress", "auto", choices=("auto", "bar", "log", "none")))
+        progress=sec.string("progress", "auto", choices=("auto", "bar", "log", "none")),
+        rank_timeout_s=sec.number("rank_timeout_s", 30.0, gt=0))
     sec.finish()
     check_output(path, sec.problems, "run.output" if output_override is None else "--output")
     return settings
@@ -185,9 +188,11 @@ def campaign_signature(data: dict, model) -> tuple[str, dict]:
 
 
 def versions(extra: dict | None = None) -> dict:
+    """Installed versions of what computes and stores results; under MPI the caller adds the
+    MPI library that really ran (not the ``mpich`` package's number: ``MPI4PY_LIBMPI`` can load
+    the cluster's MPI instead)."""
     out = {}
-    for dist in ("cellsweep", "neuron", "efel", "bluepyopt", "deap", "numpy", "h5py", "mpi4py",
-                 "mpich"):
+    for dist in ("cellsweep", "neuron", "efel", "bluepyopt", "deap", "numpy", "h5py", "mpi4py"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -1,5 +1,6 @@
 """The same sweep gives the same numbers serially, with processes, and with 1-3 MPI ranks."""
 
+import json
 import sqlite3
 
 import numpy as np
@@ -34,15 +35,32 @@ def test_processes_equal_serial(reference, tmp_path, args):
 @pytest.mark.mpi
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_mpi_equals_serial(reference, tmp_path, ranks):
+    """``mpiexec -n 1`` announces one task: local processes on its CPUs, unless asked for
+    ``--backend mpi``; more ranks are one MPI job."""
     config, ref = reference
     out = tmp_path / f"mpi{ranks}.h5"
-    proc = run_cellsweep("run", config, "-o", out, mpi=ranks)
+    extra = ("--backend", "mpi") if ranks == 1 else ()
+    proc = run_cellsweep("run", config, "-o", out, *extra, mpi=ranks)
     assert f"{ranks} MPI rank(s)" in proc.stderr
     assert_same_results(ref, out)
     with plain(out) as f:
         workers = set(f["worker"][:].tolist())
         assert workers <= set(range(ranks)) and len(workers) >= min(ranks, 2)
         assert int(f.attrs["n_rows"]) == 12
+        versions = json.loads(f.attrs["versions"])
+    # the MPI that ran, from the library itself, as printable text; no pip package number
+    assert versions["mpi_vendor"] and versions["mpi_vendor_version"][0].isdigit()
+    assert versions["mpi_ranks"] == ranks and "mpich" not in versions
+    assert all(v.isprintable() for v in (versions["mpi_library"], versions["mpi_vendor"]))
+
+
+@pytest.mark.mpi
+def test_one_task_launch_uses_local_processes(reference, tmp_path):
+    config, ref = reference
+    out = tmp_path / "one.h5"
+    proc = run_cellsweep("run", config, "-o", out, "--workers", "2", mpi=1)
+    assert "2 processes worker(s)" in proc.stderr
+    assert_same_results(ref, out)
 
 
 def test_results_file_contents(reference):

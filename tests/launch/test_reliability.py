@@ -122,8 +122,11 @@ def test_killed_at_random_moments_then_resumed_equals_uninterrupted(tmp_path, mp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mpi", [None, pytest.param(2, marks=pytest.mark.mpi)])
-def test_sigterm_stops_cleanly_and_resumes(tmp_path, mpi):
+@pytest.mark.parametrize("mpi, sig, code", [
+    (None, signal.SIGTERM, 4),                                # cancelled: not resubmitted
+    pytest.param(2, signal.SIGUSR1, 3, marks=pytest.mark.mpi),  # the wall-time warning
+])
+def test_signal_stops_cleanly_with_its_own_status_and_resumes(tmp_path, mpi, sig, code):
     config = bigger_tiny(tmp_path, 45)
     output = tmp_path / "stopped.h5"
     proc = start("run", config, "-o", output, mpi=mpi)
@@ -132,12 +135,12 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path, mpi):
     status = run_cellsweep("status", output)
     assert "running" in status.stdout and "pending" in status.stdout
     sent = time.monotonic()
-    (os.killpg if mpi else os.kill)(proc.pid, signal.SIGTERM)
+    (os.killpg if mpi else os.kill)(proc.pid, sig)
     _, stderr = proc.communicate(timeout=30)
     elapsed = time.monotonic() - sent
     assert elapsed < 5, f"took {elapsed:.1f} s to stop"
-    assert proc.returncode == 3, stderr
-    assert "stopped (SIGTERM)" in stderr
+    assert proc.returncode == code, stderr
+    assert f"stopped ({sig.name})" in stderr
     info = results.status(output)
     assert not info["running"] and 0 < info["done"] < 2025
     check_consistent(output, 2025)
