@@ -33,10 +33,14 @@ class StopFlag:
         if not self.reason:
             self.reason, self.when = reason, time.monotonic()
 
-    def install(self) -> None:
+    def install(self, early: bool = False) -> None:
+        """``early``: before the start-up checks, only SIGUSR1 and SIGTERM (a warning or a
+        cancellation during a long compile must not kill the process, which would leave a job
+        chain without its summary); Ctrl-C still interrupts the checks at once."""
         def handler(signum, _frame):
             self.set(signal.Signals(signum).name)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        for sig in (signal.SIGTERM, signal.SIGUSR1) if early else (
+                signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(sig, handler)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import click
@@ -55,12 +56,13 @@ def _prepare(config, output, workers, restart, extra_versions=None, summary_path
 
 
 def run_local(config, output, workers, backend, restart, summary_path=None) -> tuple[int, object]:
+    stop = StopFlag()
+    stop.install(early=True)
     campaign, plan, store = _prepare(config, output, workers, restart, summary_path=summary_path)
     if store is None:
         click.echo(f"{plan.run.output}: already complete; nothing to do (--restart starts over)")
         write_summary(summary_path, 0, None)
         return 0, None
-    stop = StopFlag()
     stop.install()
     limits = limits_of(plan)
     if backend == "serial":
@@ -80,11 +82,15 @@ def run_mpi(config, output, workers, restart, summary_path=None) -> tuple[int, o
     comm = mpi.world()
     mpi.install_abort_hook(comm)
     if comm.Get_rank() != 0:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):   # rank 0 decides
+            signal.signal(sig, signal.SIG_IGN)
         outcome = mpi.wait_for_coordinator(comm)
         if outcome[0] != "ok":
             return (2 if outcome[0] == "fail" else 0), None
         mpi.serve_worker(comm, outcome[1], outcome[2], rank_timeout_s=outcome[3])
         return 0, None
+    stop = StopFlag()
+    stop.install(early=True)
     pulse = mpi.Pulse(comm)              # the workers know rank 0 is alive during the checks
     try:
         campaign, plan, store = _prepare(config, output, workers, restart,
@@ -103,7 +109,6 @@ def run_mpi(config, output, workers, restart, summary_path=None) -> tuple[int, o
         return 0, None
     limits = limits_of(plan)
     mpi.announce_outcome(comm, ("ok", plan.evaluator, limits, plan.run.rank_timeout_s))
-    stop = StopFlag()
     stop.install()
     executor = mpi.MPIExecutor(comm, plan.evaluator, limits, stop,
                                rank_timeout_s=plan.run.rank_timeout_s, pulse=pulse)
