@@ -23,6 +23,9 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
 fi
 
 node=$(hostname -s)
+if ! getent hosts "$node" >/dev/null; then      # slurmctld must resolve its own host
+    echo "127.0.0.1 $node" >> /etc/hosts
+fi
 cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 conf=/etc/slurm/slurm.conf
