@@ -2,7 +2,8 @@
 # A real one-node SLURM on this machine for the SLURM tests (tests/slurm): installs slurm-wlm and
 # munge from the system packages if missing, writes a minimal configuration (MpiDefault=none, as
 # many sites ship it; pmi2 and pmix plugins available) and starts munged, slurmctld and slurmd.
-# Needs root and the system package manager; .ci/run calls it. Safe to call again: a SLURM that
+# Also Open MPI and PMIx, for the tests of a cluster's own MPI. Needs root and the system
+# package manager; .ci/run calls it. Safe to call again: a SLURM that
 # already answers is left as it is. Without root it says why and exits 0 (the tests then skip).
 set -euo pipefail
 
@@ -12,14 +13,16 @@ fi
 if [ "$(id -u)" -ne 0 ]; then
     echo "local SLURM: not root, not started (the SLURM tests will skip)"; exit 0
 fi
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+# Open MPI and PMIx too: the tests of a system MPI loaded through MPI4PY_LIBMPI
+packages="slurm-wlm munge openmpi-bin libopenmpi3 libpmix-dev"
+if ! command -v dpkg >/dev/null || ! dpkg -s $packages >/dev/null 2>&1; then
     if ! command -v apt-get >/dev/null; then
         echo "local SLURM: no apt-get to install slurm-wlm and munge (the SLURM tests will skip)"
         exit 0
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+    apt-get install -y -qq --no-install-recommends $packages >/dev/null
 fi
 
 node=$(hostname -s)

@@ -8,6 +8,7 @@ uninterrupted run; ``scancel`` and a link without progress do not resubmit; a ki
 rank's tasks go to the others, and a killed rank 0 lets the others go within seconds.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_same_results, copy_tiny, env, run_cellsweep
+from tests.helpers import assert_same_results, copy_tiny, env, plain, run_cellsweep
 from tests.launch.test_reliability import (bigger_tiny, check_consistent, journal_records,
                                            wait_for_results)
 
@@ -275,3 +276,37 @@ def test_killed_rank_under_srun_never_hangs_the_job(slurm, tmp_path, victim):
     reference = tmp_path / "reference.h5"
     run_cellsweep("run", config, "-o", reference)
     assert_same_results(reference, output)
+
+
+def _open_mpi() -> str:
+    """The system Open MPI's library name if it and SLURM's PMIx plugin are here, else ''."""
+    listed = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    plugins = subprocess.run(["srun", "--mpi=list"], capture_output=True, text=True)
+    if "libmpi.so.40" not in listed or "pmix" not in plugins.stdout + plugins.stderr:
+        return ""
+    return "libmpi.so.40"
+
+
+def test_job_script_runs_the_clusters_open_mpi_through_pmix(slurm, tmp_path):
+    """A system MPI loaded through MPI4PY_LIBMPI: the job script picks ``srun --mpi=pmix`` for
+    it, the numbers equal the serial run's, and the file records Open MPI, as printable text,
+    not the pip MPICH's version."""
+    library = _open_mpi()
+    if not library:
+        pytest.skip("no system Open MPI with SLURM's PMIx plugin (tests/slurm/local_slurm.sh "
+                    "installs openmpi-bin and libpmix-dev)")
+    config = copy_tiny(tmp_path)
+    reference = tmp_path / "serial.h5"
+    run_cellsweep("run", config, "-o", reference, "--backend", "serial")
+    chain = name()
+    job = sbatch(tmp_path, chain, "-n", 2, "--time=5", SCRIPT, config.name, "-o", "ompi.h5",
+                 extra_env={"MPI4PY_LIBMPI": library})
+    wait_chain(chain, timeout=180)
+    (_, text), = logs(tmp_path, chain)
+    assert job_field(job, "JobState") == "COMPLETED", text
+    assert "srun --mpi=pmix (2 task(s))" in text and "2 MPI rank(s)" in text, text
+    assert_same_results(reference, tmp_path / "ompi.h5")
+    with plain(tmp_path / "ompi.h5") as f:
+        versions = json.loads(f.attrs["versions"])
+    assert versions["mpi_vendor"] == "Open MPI" and "mpich" not in versions
+    assert versions["mpi_library"].startswith("Open MPI v") and versions["mpi_library"].isprintable()
