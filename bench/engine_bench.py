@@ -357,6 +357,8 @@ def run_flood(args):
                 messages += 1
             store.finish(complete=True)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu0
+        if hasattr(executor, "pulse"):          # rank 0's liveness thread (since issue 16)
+            executor.pulse.stop()
         rates.append(n / elapsed)
         cpus.append(1e6 * cpu / n)
         # waiting time: the polls that found nothing, the last one of each round excepted

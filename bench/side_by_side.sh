@@ -7,3 +7,16 @@ checkout_before() {
     trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true' EXIT
     git worktree add --detach -f "$OLD" "$1" >/dev/null 2>&1
 }
+
+# The checkout in FOLDER laid out as installed (cellsweep/{cells,sweep,optimise,launch}, with
+# bench/ and support/ beside it), in FOLDER/build/installed; prints that path. The editable
+# install maps cellsweep.launch & co. to this checkout, so an earlier commit's folders are only
+# imported from such a copy, run from outside the checkout (both sides alike, to be fair).
+layout_as_installed() {
+    local lay=$1/build/installed
+    rm -rf "$lay" && mkdir -p "$lay/cellsweep"
+    cp "$1"/cellsweep/*.py "$lay/cellsweep/"
+    for d in cells sweep optimise launch; do cp -r "$1/$d" "$lay/cellsweep/$d"; done
+    cp -r "$1/bench" "$1/support" "$lay/"
+    echo "$lay"
+}

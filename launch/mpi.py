@@ -30,6 +30,7 @@ with the others. A worker that has not heard from rank 0 for as long stops its c
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import sys
@@ -84,6 +85,7 @@ class Pulse:
         if self.threaded and self.live:
             self.thread = threading.Thread(target=self._run, name="cellsweep-pulse", daemon=True)
             self.thread.start()
+            atexit.register(self.stop)   # before mpi4py's MPI_Finalize (atexit runs LIFO)
 
     def _run(self) -> None:
         while not self._halt.wait(PULSE_S):

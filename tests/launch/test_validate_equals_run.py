@@ -43,6 +43,9 @@ SWEEP_CASES = {
     "unknown run key": (
         lambda d: d["run"].update(timeout=5),
         "run.timeout: unknown key"),
+    "rank timeout not positive": (
+        lambda d: d["run"].update(rank_timeout_s=0),
+        "run.rank_timeout_s:"),
     "bad output name": (
         lambda d: d["run"].update(output="results.csv"),
         "run.output: expected an .h5 or .hdf5 file name"),
