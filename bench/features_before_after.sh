@@ -13,14 +13,20 @@ PY=$ROOT/.venv/bin/python
 BEFORE=${2:-1235366}
 source bench/side_by_side.sh
 checkout_before "$BEFORE"
+# both sides laid out as installed: the editable install maps cellsweep.cells & co. to this
+# checkout, so a plain checkout of BEFORE would run HEAD's code (it did until issue 16)
+OLD_LAY=$(layout_as_installed "$OLD")
+NEW_LAY=$(layout_as_installed "$ROOT")
+trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
+cd /
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
-        dir=$PWD
-        [ "$side" = before ] && dir=$OLD
+        lay=$NEW_LAY
+        [ "$side" = before ] && lay=$OLD_LAY
         for spec in "tests/data/simplecell/simplecell.yaml 20" "configs/example/example.yaml 4"; do
             set -- $spec
-            (cd "$dir" && "$PY" bench/evaluator_bench.py breakdown --config "$ROOT/$1" --n "$2" \
-                --repeats 1) | grep '"breakdown-summary"' \
+            PYTHONPATH=$lay "$PY" "$lay/bench/evaluator_bench.py" breakdown --config "$ROOT/$1" \
+                --n "$2" --repeats 1 | grep '"breakdown-summary"' \
                 | sed "s/^{/{\"variant\": \"$side ($BEFORE vs HEAD)\", /"
         done
     done

@@ -400,15 +400,19 @@ def serve_worker(comm, evaluator, limits: Limits, rank_timeout_s: float = RANK_T
     backoff = _Backoff(mean)
     asked = False
     last_send = heard = time.monotonic()
+    from mpi4py import MPI
+
+    status = MPI.Status()
     try:
         while True:
             progressed = False
-            while comm.Iprobe(source=0, tag=ALIVE):
-                comm.recv(source=0, tag=ALIVE)
+            # one probe for both tags: a probe costs the evaluation process beside us CPU
+            while comm.Iprobe(source=0, tag=MPI.ANY_TAG, status=status):
+                tag = status.Get_tag()
+                message = comm.recv(source=0, tag=tag)
                 heard = time.monotonic()
-            if comm.Iprobe(source=0, tag=TASKS):
-                message = comm.recv(source=0, tag=TASKS)
-                heard = time.monotonic()
+                if tag != TASKS:
+                    continue
                 if message == STOP:
                     return
                 queue.extend(message)
