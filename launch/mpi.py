@@ -43,6 +43,7 @@ from cellsweep.sweep.batch import RecordBatch
 
 TASKS, RESULTS, ALIVE = 11, 12, 13
 STOP = "stop"
+GOODBYE = "goodbye"           # a worker's last message, after its last results
 PULSE_S = 1.0                 # each side shows it is alive at least this often
 RANK_TIMEOUT_S = 30.0         # silent this long: lost (run.rank_timeout_s)
 EXIT_COORDINATOR_LOST = 5
@@ -67,15 +68,54 @@ def install_abort_hook(comm) -> None:
     sys.excepthook = hook
 
 
+class Sends:
+    """Messages on their way, never waited for: a blocking send to a dead peer (a message
+    above MPI's eager size waits for a receive that never comes) would hang its sender, so
+    every send here is an ``isend`` kept until it completes, and dropped with a lost rank."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.pending: list = []           # (rank, request)
+        self.lock = threading.Lock()
+
+    def send(self, obj, rank: int, tag: int) -> None:
+        request = self.comm.isend(obj, dest=rank, tag=tag)
+        with self.lock:
+            self.pending.append((rank, request))
+            if len(self.pending) > 64:
+                self._progress()
+
+    def _progress(self) -> None:
+        self.pending = [(r, q) for r, q in self.pending if not q.Test()]
+
+    def progress(self) -> None:
+        with self.lock:
+            self._progress()
+
+    def forget(self, rank: int) -> None:
+        with self.lock:
+            self.pending = [(r, q) for r, q in self.pending if r != rank]
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait (polling) up to ``timeout_s`` for everything sent to arrive; True if it did."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.progress()
+            if not self.pending or time.monotonic() > deadline:
+                return not self.pending
+            time.sleep(0.001)
+
+
 class Pulse:
     """Rank 0's side of liveness: an ALIVE message to every live worker each ``PULSE_S``,
     from a thread (mpi4py asks for ``MPI_THREAD_MULTIPLE``; without it the caller's loop
     calls ``beat`` instead)."""
 
-    def __init__(self, comm):
+    def __init__(self, comm, sends: Sends | None = None):
         from mpi4py import MPI
 
         self.comm = comm
+        self.sends = sends if sends is not None else Sends(comm)
         self.live = set(range(1, comm.Get_size()))
         self.lock = threading.Lock()
         self.last = 0.0
@@ -94,8 +134,9 @@ class Pulse:
     def _send(self) -> None:
         with self.lock:
             for rank in sorted(self.live):
-                self.comm.send(None, dest=rank, tag=ALIVE)
+                self.sends.send(None, rank, ALIVE)
             self.last = time.monotonic()
+        self.sends.progress()
 
     def beat(self) -> None:
         """For a loop on rank 0 when there is no pulse thread."""
@@ -106,6 +147,7 @@ class Pulse:
         """No more messages to a lost rank (a send to a dead peer can block or fail)."""
         with self.lock:
             self.live.discard(rank)
+        self.sends.forget(rank)
 
     def stop(self) -> None:
         self._halt.set()
@@ -269,6 +311,7 @@ class MPIExecutor:
         self.outstanding: list[dict] = [{} for _ in range(self.workers)]  # rank -> id -> task
         self.rank_timeout_s = rank_timeout_s
         self.pulse = pulse if pulse is not None else Pulse(comm)
+        self.sends = self.pulse.sends
         self.heard = [time.monotonic()] * self.workers
         self.lost: dict[int, float] = {}     # rank -> seconds it had been silent when lost
         self._checked = 0.0
@@ -305,6 +348,7 @@ class MPIExecutor:
                     self.hungry[source] = want
             self._find_lost(queue)
             self.pulse.beat()
+            self.sends.progress()
             # hand out work before the records go to the writer (a commit can take tens of ms)
             progressed = self._serve(queue) or bool(received)
             if self.local is not None:
@@ -365,7 +409,7 @@ class MPIExecutor:
                 continue
             share = max(1, math.ceil(len(queue) / ranks))
             batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
-            self.comm.send(batch, dest=rank, tag=TASKS)
+            self.sends.send(batch, rank, TASKS)
             mine = self.outstanding[rank]
             for task in batch:
                 mine[task["id"]] = task
@@ -373,11 +417,35 @@ class MPIExecutor:
             sent = True
         return sent
 
+    def _await_goodbyes(self) -> None:
+        """Read what the live workers still send until each says goodbye (after its last
+        results: messages of one tag from one rank arrive in order), so that none is left in a
+        send that nobody receives, which would hang its ``MPI_Finalize``. Results that arrive
+        now came after the stop: not recorded, so a resume redoes them. A rank silent for
+        ``rank_timeout_s`` is not waited for."""
+        from mpi4py import MPI
+
+        status = MPI.Status()
+        waiting = set(self.live)
+        heard = time.monotonic()
+        while waiting and time.monotonic() - heard < self.rank_timeout_s:
+            self.sends.progress()
+            if not self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=RESULTS, status=status):
+                time.sleep(0.001)
+                continue
+            source = status.Get_source()
+            payload, _, _ = self.comm.recv(source=source, tag=RESULTS)
+            heard = time.monotonic()
+            if isinstance(payload, str) and payload == GOODBYE:
+                waiting.discard(source)
+        self.sends.drain(timeout_s=1.0)
+
     def close(self):
         """Tell every live worker to stop (their children are killed), then close ours."""
         self.pulse.stop()
         for rank in self.live:
-            self.comm.send(STOP, dest=rank, tag=TASKS)
+            self.sends.send(STOP, rank, TASKS)
+        self._await_goodbyes()
         if self.local is not None:
             self.local.close()
 
@@ -403,6 +471,7 @@ def serve_worker(comm, evaluator, limits: Limits, rank_timeout_s: float = RANK_T
     from mpi4py import MPI
 
     status = MPI.Status()
+    sends = Sends(comm)
     try:
         while True:
             progressed = False
@@ -414,12 +483,15 @@ def serve_worker(comm, evaluator, limits: Limits, rank_timeout_s: float = RANK_T
                 if tag != TASKS:
                     continue
                 if message == STOP:
+                    sends.send((GOODBYE, 0, True), 0, RESULTS)
+                    sends.drain(timeout_s=rank_timeout_s)   # then MPI_Finalize has no send left
                     return
                 queue.extend(message)
                 asked = False
                 progressed = True
             if time.monotonic() - heard > rank_timeout_s:
                 coordinator_lost(comm, time.monotonic() - heard, sup)
+            sends.progress()
             record = sup.poll()
             if record is not None:
                 mean.observe(_duration(record))
@@ -434,7 +506,7 @@ def serve_worker(comm, evaluator, limits: Limits, rank_timeout_s: float = RANK_T
             due = results and (since > 0.5 or len(results) >= MAX_BATCH or starving)
             if need or due or since >= PULSE_S:   # nothing to say for a second: still alive
                 want = _want(mean) if need else 0
-                comm.send((_pack(results), want, starving), dest=0, tag=RESULTS)
+                sends.send((_pack(results), want, starving), 0, RESULTS)
                 results, last_send = [], time.monotonic()
                 asked = asked or bool(want)
                 progressed = True
