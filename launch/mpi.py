@@ -37,11 +37,14 @@ import sys
 import threading
 import time
 from collections import deque
+from itertools import repeat
+from operator import itemgetter
 
 from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
 from cellsweep.sweep.batch import RecordBatch
 
 TASKS, RESULTS, ALIVE = 11, 12, 13
+_consume = deque(maxlen=0).extend       # runs an iterator to its end, in C
 STOP = "stop"
 GOODBYE = "goodbye"           # a worker's last message, after its last results
 PULSE_S = 1.0                 # each side shows it is alive at least this often
@@ -89,8 +92,9 @@ class Sends:
         self.pending = [(r, q) for r, q in self.pending if not q.Test()]
 
     def progress(self) -> None:
-        with self.lock:
-            self._progress()
+        if self.pending:                  # most polls have nothing on its way
+            with self.lock:
+                self._progress()
 
     def forget(self, rank: int) -> None:
         with self.lock:
@@ -339,9 +343,9 @@ class MPIExecutor:
                     continue                 # its tasks were given to others
                 if payload:
                     batch = RecordBatch.decode(payload)
-                    mine = self.outstanding[source]
-                    for i in batch.ids.tolist():
-                        mine.pop(i, None)
+                    # no longer outstanding (a loop in C: rank 0 pays this per result)
+                    _consume(map(self.outstanding[source].pop, batch.ids.tolist(),
+                                 repeat(None)))
                     received.append(batch)
                 self.starving[source] = starving
                 if want:
@@ -410,9 +414,7 @@ class MPIExecutor:
             share = max(1, math.ceil(len(queue) / ranks))
             batch = [queue.popleft() for _ in range(min(want, share, len(queue)))]
             self.sends.send(batch, rank, TASKS)
-            mine = self.outstanding[rank]
-            for task in batch:
-                mine[task["id"]] = task
+            self.outstanding[rank].update(zip(map(itemgetter("id"), batch), batch))
             del self.hungry[rank]
             sent = True
         return sent

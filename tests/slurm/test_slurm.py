@@ -310,3 +310,19 @@ def test_job_script_runs_the_clusters_open_mpi_through_pmix(slurm, tmp_path):
         versions = json.loads(f.attrs["versions"])
     assert versions["mpi_vendor"] == "Open MPI" and "mpich" not in versions
     assert versions["mpi_library"].startswith("Open MPI v") and versions["mpi_library"].isprintable()
+
+
+def test_job_script_with_the_venvs_mpiexec_inside_the_allocation(slurm, tmp_path):
+    """The launch the script falls back to where SLURM has no PMI-2 plugin (forced here with
+    CELLSWEEP_LAUNCH): Hydra inside the allocation, one MPI job, the serial file."""
+    config = copy_tiny(tmp_path)
+    reference = tmp_path / "serial.h5"
+    run_cellsweep("run", config, "-o", reference, "--backend", "serial")
+    chain = name()
+    job = sbatch(tmp_path, chain, "-n", 2, "--time=5", SCRIPT, config.name, "-o", "hydra.h5",
+                 extra_env={"CELLSWEEP_LAUNCH": f"{VENV / 'bin' / 'mpiexec'} -n 2"})
+    wait_chain(chain, timeout=180)
+    (_, text), = logs(tmp_path, chain)
+    assert job_field(job, "JobState") == "COMPLETED", text
+    assert "2 MPI rank(s)" in text, text
+    assert_same_results(reference, tmp_path / "hydra.h5")
