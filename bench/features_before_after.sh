@@ -12,13 +12,9 @@ ROOT=$PWD        # both sides read this checkout's configs (the same files in bo
 PY=$ROOT/.venv/bin/python
 BEFORE=${2:-1235366}
 source bench/side_by_side.sh
-checkout_before "$BEFORE"
 # both sides laid out as installed: the editable install maps cellsweep.cells & co. to this
 # checkout, so a plain checkout of BEFORE would run HEAD's code (it did until issue 16)
-OLD_LAY=$(layout_as_installed "$OLD")
-NEW_LAY=$(layout_as_installed "$ROOT")
-trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
-cd /
+both_laid_out "$BEFORE"
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
         lay=$NEW_LAY

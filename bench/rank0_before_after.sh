@@ -13,11 +13,7 @@ PY=$PWD/.venv/bin/python
 MPIEXEC=$PWD/.venv/bin/mpiexec
 BEFORE=${2:-4b65aba}
 source bench/side_by_side.sh
-checkout_before "$BEFORE"
-OLD_LAY=$(layout_as_installed "$OLD")
-NEW_LAY=$(layout_as_installed "$PWD")
-trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
-cd /
+both_laid_out "$BEFORE"
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
         lay=$NEW_LAY

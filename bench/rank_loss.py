@@ -31,6 +31,10 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from support.ranks import mpi_ranks  # noqa: E402
+
 TINY = ROOT / "tests" / "data" / "tiny"
 
 
@@ -46,23 +50,6 @@ def campaign(folder: Path, rank_timeout_s: float) -> Path:
     path = folder / "campaign.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def ranks_of(marker: str) -> dict:
-    found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"cellsweep\0run" in cmdline and marker.encode() in cmdline:
-            for item in environ:
-                if item.startswith(b"PMI_RANK="):
-                    found[int(item.split(b"=")[1])] = int(pid)
-    return found
 
 
 def one_run(rank_timeout_s: float, victim: int) -> dict:
@@ -87,7 +74,7 @@ def one_run(rank_timeout_s: float, victim: int) -> dict:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("no results: " + "".join(line for _, line in lines))
             time.sleep(0.05)
-        ranks = ranks_of(output.name)
+        ranks = mpi_ranks(output.name)
         killed = time.monotonic()
         os.kill(ranks[victim], signal.SIGKILL)
         stdout = proc.stdout.read()

@@ -39,6 +39,10 @@ run flood-b50         $MPIEXEC -n 3 $PY bench/engine_bench.py flood --tasks 1000
 run writer            bash bench/writer_before_after.sh 5
 run store             bash bench/store_before_after.sh 8
 run features          bash bench/features_before_after.sh 5
+run rank0             bash bench/rank0_before_after.sh 5
+if sinfo -h -o %T 2>/dev/null | grep -qE "idle|mix"; then     # a SLURM (tests/slurm/local_slurm.sh)
+    run rank-loss     $PY bench/rank_loss.py --timeouts 3 10 30 --repeats 2
+fi
 run model             $PY bench/engine_bench.py model --fit "$OUT/flood-b1.jsonl" "$OUT/flood-b50.jsonl"
 run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
 run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5

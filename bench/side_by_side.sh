@@ -17,6 +17,17 @@ layout_as_installed() {
     rm -rf "$lay" && mkdir -p "$lay/cellsweep"
     cp "$1"/cellsweep/*.py "$lay/cellsweep/"
     for d in cells sweep optimise launch; do cp -r "$1/$d" "$lay/cellsweep/$d"; done
-    cp -r "$1/bench" "$1/support" "$lay/"
+    cp -r "$1/bench" "$lay/"
+    [ -d "$1/support" ] && cp -r "$1/support" "$lay/"
     echo "$lay"
+}
+
+# checkout_before REV, then both it and this checkout laid out as installed: sets OLD_LAY and
+# NEW_LAY, removes all of it when the script ends, and leaves the script in / (outside both).
+both_laid_out() {
+    checkout_before "$1"
+    OLD_LAY=$(layout_as_installed "$OLD")
+    NEW_LAY=$(layout_as_installed "$PWD")
+    trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
+    cd /
 }

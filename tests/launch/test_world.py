@@ -6,12 +6,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from cellsweep.launch import world
 from cellsweep.launch.chain import decide
+from support.ranks import mpi_ranks
 from tests.helpers import assert_same_results, copy_tiny, env, run_cellsweep
 from tests.launch.test_reliability import (bigger_tiny, check_consistent, journal_records,
                                            start, wait_for_results)
@@ -96,32 +96,13 @@ def test_chain_resubmits_only_after_the_warning_with_progress(summary, link, can
     assert decided == resubmit and why in text
 
 
-def ranks_of(proc) -> dict:
-    """PMI rank -> pid of the ``cellsweep run`` processes under ``proc`` (an mpiexec)."""
-    found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"cellsweep\0run" not in cmdline:
-            continue
-        for item in environ:
-            if item.startswith(b"PMI_RANK="):
-                found[int(item.split(b"=")[1])] = int(pid)
-    return found
-
-
 def running_campaign(tmp_path, n_side=40):
     config = bigger_tiny(tmp_path, n_side, rank_timeout_s=3)
     output = tmp_path / "run.h5"
     proc = start("run", config, "-o", output, mpi=3)
     wait_for_results(output, proc, minimum=20)
     assert proc.poll() is None, "the campaign ended before the kill"
-    ranks = ranks_of(proc)
+    ranks = mpi_ranks(output.name)
     assert sorted(ranks) == [0, 1, 2], ranks
     return config, output, proc, ranks
 
@@ -139,7 +120,7 @@ def test_killed_rank_ends_the_job_within_seconds_and_resume_equals_uninterrupted
     proc.communicate(timeout=30)            # a hang fails here
     assert proc.returncode != 0
     time.sleep(0.2)
-    assert not ranks_of(proc), "a rank outlived the job"
+    assert not mpi_ranks(output.name), "a rank outlived the job"
     done = journal_records(output)
     assert done > 0
     run_cellsweep("run", config, "-o", output, mpi=3)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from support.ranks import mpi_ranks
 from tests.helpers import assert_same_results, copy_tiny, env, plain, run_cellsweep
 from tests.launch.test_reliability import (bigger_tiny, check_consistent, journal_records,
                                            wait_for_results)
@@ -229,24 +230,6 @@ def test_link_without_progress_does_not_resubmit(slurm, tmp_path):
     assert job_field(job, "ExitCode").startswith("3:")
 
 
-def _ranks(step_name) -> dict:
-    found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"cellsweep\0run" not in cmdline or f"{step_name}".encode() not in cmdline:
-            continue
-        for item in environ:
-            if item.startswith(b"PMI_RANK="):
-                found[int(item.split(b"=")[1])] = int(pid)
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", [1, 0])
 def test_killed_rank_under_srun_never_hangs_the_job(slurm, tmp_path, victim):
@@ -261,7 +244,7 @@ def test_killed_rank_under_srun_never_hangs_the_job(slurm, tmp_path, victim):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_results(output, proc, minimum=20)
     assert proc.poll() is None, "the campaign ended before the kill"
-    ranks = _ranks(output.name)
+    ranks = mpi_ranks(output.name)
     assert sorted(ranks) == [0, 1], ranks
     os.kill(ranks[victim], signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=60)         # a hang fails here
