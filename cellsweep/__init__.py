@@ -50,7 +50,17 @@ def evaluate(model, params=None, traces: bool = False):
 
 
 def run(config, output=None, workers=None, backend: str = "processes", restart: bool = False) -> int:
-    """Run (or resume) the campaign of ``config`` on local processes; returns the exit status."""
+    """Run (or resume) the campaign of ``config`` on local processes; returns the exit status
+    (0 complete, 3 stopped by SIGUSR1, 4 by SIGTERM/SIGINT). The run's signal handlers are the
+    caller's again afterwards."""
+    import signal
+
     from cellsweep.launch.run import run_local
 
-    return run_local(config, output, workers, backend, restart)
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+    saved = {sig: signal.getsignal(sig) for sig in signals}
+    try:
+        return run_local(config, output, workers, backend, restart)[0]
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

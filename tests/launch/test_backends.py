@@ -125,3 +125,17 @@ def test_traces_kept_and_one_axis_plots(tmp_path):
         assert resting.max() < -60 and spiking.max() > 0
     proc = run_cellsweep("plot", out, "--out", tmp_path / "plots", "--points", "0,2")
     assert "response_curves.png" in proc.stdout and "traces.png" in proc.stdout
+
+
+def test_python_api_run_returns_the_exit_status(reference, tmp_path):
+    import signal
+
+    import cellsweep
+
+    config, ref = reference
+    out = tmp_path / "api.h5"
+    before = signal.getsignal(signal.SIGINT)
+    assert cellsweep.run(config, output=out, workers=2) == 0
+    assert_same_results(ref, out)
+    assert cellsweep.run(config, output=out) == 0             # already complete
+    assert signal.getsignal(signal.SIGINT) is before
