@@ -17,8 +17,7 @@ source bench/side_by_side.sh
 both_laid_out "$BEFORE"
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
-        lay=$NEW_LAY
-        [ "$side" = before ] && lay=$OLD_LAY
+        lay=$(laid_out "$side")
         for spec in "tests/data/simplecell/simplecell.yaml 20" "configs/example/example.yaml 4"; do
             set -- $spec
             PYTHONPATH=$lay "$PY" "$lay/bench/evaluator_bench.py" breakdown --config "$ROOT/$1" \

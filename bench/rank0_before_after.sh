@@ -16,8 +16,7 @@ source bench/side_by_side.sh
 both_laid_out "$BEFORE"
 for repeat in $(seq "${1:-5}"); do
     for side in before after; do
-        lay=$NEW_LAY
-        [ "$side" = before ] && lay=$OLD_LAY
+        lay=$(laid_out "$side")
         export PYTHONPATH=$lay        # evaluation children import from the same copy
         "$MPIEXEC" -n 3 "$PY" "$lay/bench/engine_bench.py" trivial-mpi --tasks 20000 --repeats 1 \
             | grep '"trivial"' | sed "s/^{/{\"variant\": \"$side ($BEFORE vs HEAD), trivial\", /"

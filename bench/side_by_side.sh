@@ -4,7 +4,8 @@
 #   source bench/side_by_side.sh; checkout_before REV    # sets OLD to its folder
 checkout_before() {
     OLD=$(mktemp -d)
-    trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true' EXIT
+    REPO=$PWD                     # the trap may run elsewhere (both_laid_out leaves for /)
+    trap 'git -C "$REPO" worktree remove --force "$OLD" >/dev/null 2>&1 || true' EXIT
     git worktree add --detach -f "$OLD" "$1" >/dev/null 2>&1
 }
 
@@ -28,6 +29,9 @@ both_laid_out() {
     checkout_before "$1"
     OLD_LAY=$(layout_as_installed "$OLD")
     NEW_LAY=$(layout_as_installed "$PWD")
-    trap 'git worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
+    trap 'git -C "$REPO" worktree remove --force "$OLD" >/dev/null 2>&1 || true; rm -rf "$NEW_LAY"' EXIT
     cd /
 }
+
+# after both_laid_out: the laid-out copy of one side ("before" or "after")
+laid_out() { if [ "$1" = before ]; then echo "$OLD_LAY"; else echo "$NEW_LAY"; fi; }
