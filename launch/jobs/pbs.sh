@@ -48,7 +48,8 @@ summary=".cellsweep-${PBS_JOBID:-local}.summary.json"
 rm -f "$summary"
 cancelled=0 pid= timer=
 trap 'cancelled=1; [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null' TERM INT
-echo "cellsweep: link $LINK of at most $MAX_LINKS; ${launch[*]} ($NP rank(s)), walltime ${walltime:-unknown}"
+echo "cellsweep: link $LINK of at most $MAX_LINKS; ${launch[*]} ($NP rank(s))," \
+    "walltime ${walltime:-unknown}"
 "${launch[@]}" cellsweep run "$CONFIG" --summary "$summary" "${extra[@]}" &
 pid=$!
 if [ -n "$walltime" ]; then

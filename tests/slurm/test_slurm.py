@@ -163,7 +163,8 @@ def test_chain_stops_at_the_warning_resubmits_and_equals_an_uninterrupted_run(sl
     --time=1) must reach every link."""
     config = long_campaign(tmp_path)
     chain = name()
-    sbatch(tmp_path, chain, "-n", 2, "--time=1", SCRIPT, config.name, "-o", "chain.h5",
+    sbatch(tmp_path, chain, "-n", 2, "--time=1", "--mail-type=FAIL",
+           "--mail-user=nobody@localhost", SCRIPT, config.name, "-o", "chain.h5",
            extra_env={"SBATCH_SIGNAL": "B:USR1@45"})
     wait_chain(chain, timeout=300)
     links = logs(tmp_path, chain)
@@ -172,6 +173,7 @@ def test_chain_stops_at_the_warning_resubmits_and_equals_an_uninterrupted_run(sl
         assert job_field(job, "JobState") == "COMPLETED", text   # a resubmitting link too
         assert job_field(job, "TimeLimit") == "00:01:00"
         assert job_field(job, "NumTasks") == "2"
+        assert job_field(job, "MailType") == "FAIL"              # mail only when it needs you
         assert "srun --mpi=pmi2 (2 task(s))" in text
     assert "stopped (SIGUSR1)" in links[0][1]
     assert "resubmitting: stopped by the wall-time warning" in links[0][1]
