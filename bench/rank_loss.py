@@ -28,28 +28,16 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from support.campaigns import bigger_tiny  # noqa: E402
 from support.ranks import mpi_ranks  # noqa: E402
-
-TINY = ROOT / "tests" / "data" / "tiny"
 
 
 def campaign(folder: Path, rank_timeout_s: float) -> Path:
-    data = yaml.safe_load((TINY / "tiny.yaml").read_text())
-    data["cell"]["morphology"] = str(TINY / "ball_stick.swc")
-    data["sweep"]["parameters"] = {
-        "gnabar_hh.somatic": {"linspace": [0.05, 0.2, 60]},
-        "step.stim.amp_nA": {"linspace": [0.0, 0.6, 60]}}
-    data["protocols"]["step"]["tstop_ms"] = 400
-    data["run"] = {"progress": "log", "log_interval_s": 1, "commit_interval_s": 0.3,
-                   "rank_timeout_s": rank_timeout_s}
-    path = folder / "campaign.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    """3600 evaluations of about 10 ms on two ranks: results flow long before the kill."""
+    return bigger_tiny(folder, 60, log_interval_s=1, rank_timeout_s=rank_timeout_s)
 
 
 def one_run(rank_timeout_s: float, victim: int) -> dict:

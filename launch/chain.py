@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_STOPPED = 3      # launch.run: stopped by the warning signal
+from cellsweep.launch.run import EXIT_STOPPED      # stopped by the warning signal
 
 
 def decide(summary: dict | None, link: int, max_links: int,

@@ -316,13 +316,18 @@ class MPIExecutor:
         self.rank_timeout_s = rank_timeout_s
         self.pulse = pulse if pulse is not None else Pulse(comm)
         self.sends = self.pulse.sends
-        self.heard = [time.monotonic()] * self.workers
-        self.lost: dict[int, float] = {}     # rank -> seconds it had been silent when lost
+        self.heard: list[float] = []         # rank -> when it was last heard (per round)
+        self.lost: set[int] = set()
         self._checked = 0.0
 
     @property
     def live(self) -> list[int]:
         return [r for r in range(1, self.workers) if r not in self.lost]
+
+    @property
+    def evaluating(self) -> int:
+        """Ranks that evaluate: the live workers, and rank 0 when it does."""
+        return self.workers - 1 - len(self.lost) + (self.local is not None)
 
     def imap_unordered(self, tasks):
         from mpi4py import MPI
@@ -368,7 +373,7 @@ class MPIExecutor:
             if self.stop:
                 return
             local_idle = self.local is None or self.local.idle
-            if not queue and local_idle and not any(self.outstanding[r] for r in self.live):
+            if not queue and local_idle and not any(self.outstanding[1:]):   # lost: emptied
                 return
             if self.local is None and not self.live:
                 self.stop.set("every worker rank was lost")
@@ -389,7 +394,7 @@ class MPIExecutor:
             silent = now - self.heard[rank]
             if silent <= self.rank_timeout_s:
                 continue
-            self.lost[rank] = silent
+            self.lost.add(rank)
             self.pulse.forget(rank)
             tasks = list(self.outstanding[rank].values())
             self.outstanding[rank] = {}
@@ -398,14 +403,14 @@ class MPIExecutor:
             self.starving.pop(rank, None)
             print(f"cellsweep: rank {rank} silent for {silent:.0f} s (killed, or its node "
                   f"lost): {len(tasks)} task(s) go back to the queue; going on with "
-                  f"{len(self.live) + (self.local is not None)} rank(s)", file=sys.stderr,
+                  f"{self.evaluating} rank(s)", file=sys.stderr,
                   flush=True)
 
     def _serve(self, queue) -> bool:
         """Send tasks to ranks that asked. A rank still busy asks ahead (so that its next task
         is there when its child finishes); the campaign's last tasks go to idle ranks only."""
         sent = False
-        ranks = max(1, len(self.live) + (self.local is not None))
+        ranks = max(1, self.evaluating)
         for rank, want in list(self.hungry.items()):
             if not queue:
                 break

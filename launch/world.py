@@ -64,8 +64,8 @@ def slurm_cpus(environ=None) -> int | None:
 
 def clean_library_string(text: str) -> str:
     """The MPI library's self-description as one printable line (Open MPI's ends in a NUL)."""
-    first = text.replace("\x00", "").strip().splitlines()[0] if text.strip("\x00 \n") else ""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", first).strip()
+    lines = text.replace("\x00", "").strip().splitlines()
+    return re.sub(r"[\x00-\x1f\x7f]+", " ", lines[0]).strip() if lines else ""
 
 
 class WorldMismatch(Exception):

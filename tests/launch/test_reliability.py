@@ -14,24 +14,11 @@ import yaml
 from cellsweep.sweep import results
 from cellsweep.sweep.store import journal
 from cellsweep.sweep.store import paths
+from support.campaigns import bigger_tiny
 from tests.helpers import (plain, DATA, assert_same_results, cellsweep_command, env,
                                   run_cellsweep)
 
 pytestmark = pytest.mark.neuron
-
-
-def bigger_tiny(folder, n_side: int, **run) -> str:
-    """The tiny model with an n_side x n_side grid (a campaign that lasts a few seconds)."""
-    data = yaml.safe_load((DATA / "tiny" / "tiny.yaml").read_text())
-    data["cell"]["morphology"] = str(DATA / "tiny" / "ball_stick.swc")
-    data["sweep"]["parameters"] = {
-        "gnabar_hh.somatic": {"linspace": [0.05, 0.2, n_side]},
-        "step.stim.amp_nA": {"linspace": [0.0, 0.6, n_side]}}
-    data["protocols"]["step"]["tstop_ms"] = 400     # about 20 ms an evaluation: a campaign
-    data["run"] = {"progress": "log", "log_interval_s": 0.5, "commit_interval_s": 0.3, **run}
-    path = folder / "campaign.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def start(*args, mpi=None) -> subprocess.Popen:

@@ -22,7 +22,8 @@ import pytest
 
 from support.ranks import mpi_ranks
 from tests.helpers import assert_same_results, copy_tiny, env, plain, run_cellsweep
-from tests.launch.test_reliability import (bigger_tiny, check_consistent, journal_records,
+from support.campaigns import bigger_tiny
+from tests.launch.test_reliability import (check_consistent, journal_records,
                                            wait_for_results)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.neuron, pytest.mark.mpi]
