@@ -40,7 +40,7 @@ from cellsweep.cells.schema import (Problems, Section, check_number, did_you_mea
                                     type_name)
 
 FILES = ("parameters", "mechanisms", "protocols", "features")
-PASSED_THROUGH = ("sweep", "optimise", "run")
+PASSED_THROUGH = ("sweep", "optimise", "run", "targets")
 SET_HERE = ("cell", "protocols", "features", "scoring", "simulation")
 PARAMETER_TYPES = ("global", "section", "range")
 DIST_TYPES = ("uniform", "exp")

@@ -22,7 +22,8 @@ from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, c
 from cellsweep.cells.stimuli_config import read_protocols, read_window
 from cellsweep.cells.values import value_problem
 
-TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run")
+TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run",
+             "targets")
 DISTRIBUTION_KEYS = {
     "uniform": {},
     "linear": {"intercept": 1.0, "slope_per_um": None},

@@ -3,12 +3,15 @@
 A config with a ``bluepyopt:`` section takes the cell, protocols and features from BluePyOpt's
 ``parameters.json``/``mechanisms.json``/``protocols.json``/``features.json`` (the layout of
 BluePyOpt's L5PC example) and keeps everything else (``sweep``, ``optimise``, ``run``) from YAML.
+A ``targets:`` key merges the protocols and features of targets files (``cells.targets_file``);
+the mapping returned is the merged one, which is what a campaign's signature hashes.
 """
 
 
-
 from cellsweep.cells.config import display_path, model_from_dict
+from cellsweep.cells.errors import ConfigError
 from cellsweep.cells.schema import as_source
+from cellsweep.cells.targets_file import include_targets
 
 
 def load_model(config, extra_parameters=()):
@@ -22,6 +25,13 @@ def load_model(config, extra_parameters=()):
         from cellsweep.cells.bluepyopt_json import convert
 
         data = convert(data, source=display_path(path), base_dir=base_dir)
-    model = model_from_dict(data, source=display_path(path), base_dir=base_dir,
-                            extra_parameters=extra_parameters)
+    included = include_targets(data, source=display_path(path), base_dir=base_dir)
+    data = included.data
+    try:
+        model = model_from_dict(data, source=display_path(path), base_dir=base_dir,
+                                extra_parameters=extra_parameters)
+    except ConfigError as exc:
+        if not included.origins:
+            raise
+        raise ConfigError([included.point_back(p) for p in exc.details]) from None
     return model, data

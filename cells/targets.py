@@ -212,7 +212,7 @@ def _groups(recordings, options: TargetOptions, relative: bool):
     found = ", ".join(sorted(f"{_amplitude(r, relative):.4g}" for _, r in recordings))
     for target, members in groups.items():
         if not members:
-            problems.append(Problem("", f"grouping.amplitudes", f"no sweep within {tol:g} of "
+            problems.append(Problem("", "grouping.amplitudes", f"no sweep within {tol:g} of "
                                     f"{target:g} {_unit(relative)} (the sweeps have {found}); "
                                     "amplitudes cannot be grouped: remove the target or add "
                                     "recordings"))

@@ -534,3 +534,8 @@ def export_model_command(results, config, rank, out_dir):
 
 if __name__ == "__main__":
     main()
+
+
+from cellsweep.launch.targets_command import targets as _targets_command  # noqa: E402
+
+main.add_command(_targets_command)
