@@ -17,13 +17,14 @@ from cellsweep.cells import spec as S
 from cellsweep.cells.errors import MechanismError
 from cellsweep.cells.expressions import ExpressionError, compile_expression
 from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
+from cellsweep.cells.profile_config import profile_feature, read_profile_section, with_points
 from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
                           did_you_mean, quote, type_name)
 from cellsweep.cells.stimuli_config import read_protocols, read_window
 from cellsweep.cells.values import value_problem
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run",
-             "targets")
+             "profile", "targets")
 DISTRIBUTION_KEYS = {
     "uniform": {},
     "linear": {"intercept": 1.0, "slope_per_um": None},
@@ -61,14 +62,17 @@ def model_from_dict(data: dict, source: str, base_dir: Path,
     cell, mechset = _read_cell(cell_sec, base_dir, problems)
     simulation = _read_simulation(top.section("simulation"))
     protocols = read_protocols(top.section("protocols", required=True), base_dir, cell, mechset)
-    features = _read_features(top, protocols, problems)
+    region_names = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
+    profile = read_profile_section(top.section("profile"), region_names)
+    features, experiments = _read_features(top, protocols, problems, profile, region_names)
     scoring = _read_scoring(top.section("scoring"))
     parameters = _read_parameters(cell_sec, cell, mechset, protocols, problems, extra_parameters,
                                   simulation)
     cell_sec.finish()
     problems.raise_if_any()
     return S.ModelSpec(source=source, cell=cell, parameters=parameters, protocols=protocols,
-                       features=features, simulation=simulation, scoring=scoring)
+                       features=features, simulation=simulation, scoring=scoring,
+                       experiments=experiments)
 
 
 # -- cell --------------------------------------------------------------------------------------
@@ -506,13 +510,28 @@ def _setting_problem(value, wanted: type) -> str:
     return ""
 
 
-def _read_features(top: Section, protocols, problems) -> tuple:
-    out, names = [], set()
+def _read_features(top: Section, protocols, problems, profile: dict, region_names) -> tuple:
+    """eFEL features and profile measures -> (features, the experiments the measures need)."""
+    out, names, experiments = [], set(), {}
     entries = top.sequence("features", [])
     known = efel_feature_names()
     settings_types = efel_setting_names()
     for i, entry in enumerate(entries):
         f = Section(entry, f"features[{i}]", problems)
+        if isinstance(entry, dict) and "profile" in entry:
+            if "efel" in entry:
+                f.error("efel", "a feature is either an eFEL feature or a profile measure")
+            measured, exp = profile_feature(f, profile, region_names)
+            for feature in measured:
+                if feature.name in names:
+                    f.error("name", f"feature name {quote(feature.name)} is used twice; give "
+                                    "one of them a distinct 'name'")
+                names.add(feature.name)
+            f.finish()
+            if exp is not None:
+                experiments.setdefault(exp.name, exp)
+                out.extend(measured)
+            continue
         proto_name = f.string("protocol")
         protocol = next((p for p in protocols if p.name == proto_name), None)
         if proto_name and protocol is None:
@@ -569,4 +588,4 @@ def _read_features(top: Section, protocols, problems) -> tuple:
                                  window_ms=(float(window[0]), float(window[1])),
                                  settings=tuple(settings), stimulus_current_nA=current,
                                  weight=weight))
-    return tuple(out)
+    return tuple(out), with_points(experiments, out)

@@ -67,3 +67,8 @@ class MechanismError(FrameworkError):
 
 class SimulationError(FrameworkError):
     """NEURON failed while building or running a cell."""
+
+
+class TraceNotFinite(SimulationError):
+    """A generated (profile) protocol's trace had non-finite samples: the evaluation's status
+    is ``nan``, as for a user's protocol."""

@@ -22,6 +22,7 @@ import numpy as np
 from cellsweep.cells import features as F
 from cellsweep.cells import spec as S
 from cellsweep.cells.neuron_cell import NeuronCell
+from cellsweep.cells.errors import TraceNotFinite
 from cellsweep.cells.protocols import run_protocol
 
 STATUSES = ("ok", "nan", "error")
@@ -38,6 +39,7 @@ class Evaluation:
     timings: dict = field(default_factory=dict)     # seconds: build, parameters, simulate, ...
     nseg: dict = field(default_factory=dict)        # region -> number of segments
     traces: dict | None = None                      # protocol -> recording -> (t, values)
+    curves: dict = field(default_factory=dict)      # profile curves: name -> array
 
     @property
     def total_score(self) -> float:
@@ -52,14 +54,27 @@ class _Worker:
         self.cell = NeuronCell(model)
         self.groups = F.feature_groups(model.features)
         self.section_count = _live_sections(self.cell.h)
+        self._features = model.features
         foreign = self.section_count - self.cell.section_count()
         if foreign:
             # every section in the process is simulated: others would change the results
             raise RuntimeError(f"{foreign} NEURON section(s) that do not belong to the cell "
                                "exist in this process; evaluate in a clean process")
 
+    def use(self, model: S.ModelSpec) -> None:
+        """Evaluate ``model`` (same cell) from now on: its features' eFEL grouping."""
+        self.model = model
+        if model.features != self._features:
+            self.groups, self._features = F.feature_groups(model.features), model.features
+
 
 _current: _Worker | None = None      # one model per process: never simulate another's sections
+
+
+def _same_cell(a: S.ModelSpec, b: S.ModelSpec) -> bool:
+    """Models that build the same cell (they may differ in protocols, features and profile
+    experiments: a profile run evaluates one experiment per task on one cell)."""
+    return (a.cell == b.cell and a.parameters == b.parameters and a.source == b.source)
 
 
 def _live_sections(h) -> int:
@@ -68,7 +83,9 @@ def _live_sections(h) -> int:
 
 def _worker(model: S.ModelSpec, fresh: bool) -> tuple[_Worker, float]:
     global _current
-    if not fresh and _current is not None and (_current.model is model or _current.model == model):
+    if not fresh and _current is not None and (_current.model is model
+                                               or _same_cell(_current.model, model)):
+        _current.use(model)
         return _current, 0.0
     drop_cells()              # the old cell must be gone before the new one counts sections
     start = time.perf_counter()
@@ -131,14 +148,21 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         else:
             mark = time.perf_counter()
             raw = F.compute(worker.groups, responses)
+            timings["features"] = time.perf_counter() - mark
+            if model.experiments:
+                from cellsweep.cells.profile_run import run_experiments
+
+                mark = time.perf_counter()
+                measured, result.curves = run_experiments(cell, model, values)
+                raw.update({k: np.asarray([v]) for k, v in measured.items()})
+                timings["simulate"] += time.perf_counter() - mark
             result.features, result.scores, result.missing = F.summarise(model.features, raw,
                                                                          model.scoring)
-            timings["features"] = time.perf_counter() - mark
         leaked = _live_sections(cell.h) - worker.section_count
         if leaked:
             drop_cells()
             raise RuntimeError(f"{leaked} NEURON section(s) leaked during the evaluation")
-    except _NotFinite as exc:
+    except (_NotFinite, TraceNotFinite) as exc:
         result.status, result.message = "nan", str(exc)
     except Exception as exc:  # noqa: BLE001 - every failure of a parameter set is data
         result.status = "error"

@@ -77,21 +77,28 @@ def _create_stimulus(h, cell, stim: S.Stimulus, nums: dict, tstop: float, keep: 
         _current_clamp(h, seg, keep, [0.0, start, start, start + dur, start + dur, tstop],
                        [0.0, 0.0, nums["amp_start_nA"], nums["amp_end_nA"], 0.0, 0.0])
     elif stim.kind == "zap":
-        dur = nums["duration_ms"]
-        dt = min(0.025, 1000.0 / max(nums["f_end_hz"], 1.0) / 40.0)
-        t = np.arange(0.0, dur + dt / 2, dt)
-        f0, f1 = nums["f_start_hz"], nums["f_end_hz"]
-        phase = 2 * np.pi * (f0 * t + 0.5 * (f1 - f0) * t * t / dur) / 1000.0
-        amps = nums["amp_nA"] * np.sin(phase)
-        times = np.concatenate([[0.0, delay], delay + t, [delay + dur, tstop]])
-        amps = np.concatenate([[0.0, 0.0], amps, [0.0, 0.0]])
-        _current_clamp(h, seg, keep, times, amps)
+        _current_clamp(h, seg, keep, *zap_waveform(nums, tstop))
     elif stim.kind == "waveform":
         times, amps = (np.asarray(a, dtype=float) for a in stim.waveform)
         _current_clamp(h, seg, keep, np.concatenate([[0.0], times + delay]),
                        np.concatenate([[0.0], amps * nums.get("scale", 1.0)]))
     else:
         raise SimulationError(f"unknown stimulus kind {stim.kind!r}")
+
+
+def zap_waveform(nums: dict, tstop: float) -> tuple[np.ndarray, np.ndarray]:
+    """The points (ms, nA) a zap stimulus plays, linearly interpolated: a linear chirp
+    ``amp·sin(2π(f0·t + (f1 - f0)·t²/2T))`` from ``delay_ms`` for ``duration_ms``, a point
+    every ``waveform_dt_ms`` (profiles: 1/100 of the fastest cycle; CVode stops at every
+    point, so 0.025 ms made a 15 s chirp take minutes) or 0.025 ms."""
+    delay, dur = nums.get("delay_ms", 0.0), nums["duration_ms"]
+    dt = nums.get("waveform_dt_ms") or min(0.025, 1000.0 / max(nums["f_end_hz"], 1.0) / 40.0)
+    t = np.arange(0.0, dur + dt / 2, dt)
+    f0, f1 = nums["f_start_hz"], nums["f_end_hz"]
+    phase = 2 * np.pi * (f0 * t + 0.5 * (f1 - f0) * t * t / dur) / 1000.0
+    amps = nums["amp_nA"] * np.sin(phase)
+    times = np.concatenate([[0.0, delay], delay + t, [delay + dur, tstop]])
+    return times, np.concatenate([[0.0, 0.0], amps, [0.0, 0.0]])
 
 
 def _create_synapses(h, cell, stim: S.Stimulus, nums: dict, keep: _Stimuli):

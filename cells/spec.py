@@ -164,8 +164,24 @@ class Protocol:
 
 
 @dataclass(frozen=True)
+class Experiment:
+    """What a profile measure simulates (generated protocols, never written by hand):
+    ``kind`` is passive | spiking | fi | rheobase | zap | dendrite; ``settings`` its numbers
+    (``cells.profile_config`` fills every default, so equal experiments compare equal and
+    share one simulation within an evaluation)."""
+
+    name: str                    # the kind, or kind@<hash> when a feature overrides settings
+    kind: str
+    settings: tuple = ()         # ((key, float or tuple of floats or str), ...)
+
+    def get(self, key: str, default=None):
+        return dict(self.settings).get(key, default)
+
+
+@dataclass(frozen=True)
 class Feature:
-    """An eFEL feature of one recording of one protocol, with its target."""
+    """An objective: an eFEL feature of one recording of one protocol, or a profile measure
+    (``profile`` set: a cell-level measure of an ``Experiment``), with its target."""
 
     name: str                    # <protocol>.<recording>.<efel> unless given
     protocol: str
@@ -177,6 +193,10 @@ class Feature:
     settings: tuple = ()         # ((eFEL setting, value), ...)
     stimulus_current_nA: float | None = None
     weight: float = 1.0
+    profile: str = ""            # a measure of cells.profile_measures (then efel is "")
+    experiment: str = ""         # the Experiment's name
+    at: float | None = None      # the measure's argument: an FI amplitude (nA), a distance (µm)
+    units: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,6 +218,10 @@ class ModelSpec:
     features: tuple              # (Feature, ...)
     simulation: Simulation = field(default_factory=Simulation)
     scoring: Scoring = field(default_factory=Scoring)
+    experiments: tuple = ()      # (Experiment, ...) the profile features need
+
+    def experiment(self, name: str) -> Experiment | None:
+        return next((e for e in self.experiments if e.name == name), None)
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)

@@ -1,7 +1,7 @@
 """The registry of campaign kinds: which config section selects which kind.
 
 A config describes one campaign; its kind is the one registered section it has (``sweep:``,
-``optimise:``). A new kind (profiles, ...) implements ``sweep.engine.CampaignKind`` and is added
+``optimise:``, ``profile:``). A new kind implements ``sweep.engine.CampaignKind`` and is added
 to ``KINDS``; nothing else in ``launch`` changes.
 """
 
@@ -12,16 +12,22 @@ from cellsweep.cells.errors import ConfigError
 from cellsweep.cells.schema import ConfigSource
 from cellsweep.optimise.campaign import KIND as OPTIMISE
 from cellsweep.sweep.campaign import KIND as SWEEP
+from cellsweep.sweep.profile_campaign import KIND as PROFILE
 
-KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE)}
+KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE, PROFILE)}
+# a profile: section also sets up profile features of a sweep or an optimisation, so it
+# selects the profile kind only when the config has neither (``cellsweep profile`` always does)
+SELECTING = ("sweep", "optimise")
 
 
 def kind_of(source: ConfigSource, required: bool = True):
     """The campaign kind a config describes; None if it describes none and ``required`` is
     false (a model-only config, which ``validate`` and ``evaluate`` accept)."""
-    found = [name for name in KINDS if name in source.data]
+    found = [name for name in SELECTING if name in source.data]
     if len(found) == 1:
         return KINDS[found[0]]
+    if not found and "profile" in source.data:
+        return PROFILE
     if not found and not required:
         return None
     sections = " or ".join(f"{name}:" for name in KINDS)

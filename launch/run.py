@@ -38,29 +38,36 @@ def limits_of(plan) -> Limits:
                   recycle_after=r.recycle_after, max_rss_mb=r.max_rss_mb)
 
 
-def prepare(config, output=None, workers=None):
-    """The config read once, its kind found, and every check ``validate`` makes passed:
-    ``(kind, plan)``; nothing written."""
+def prepare(config, output=None, workers=None, kind=None, options=None):
+    """The config read once, its kind found (or the ``kind`` named: ``cellsweep profile``),
+    and every check ``validate`` makes passed: ``(kind, plan)``; nothing written."""
+    from cellsweep.launch.campaigns import KINDS
+
     source = ConfigSource.read(config)
-    kind = kind_of(source)
-    plan = kind.prepare(source, output=output, workers=workers)
+    campaign = KINDS[kind] if kind else kind_of(source)
+    plan = campaign.prepare(source, output=output, workers=workers, **(options or {}))
     check_before_run(plan.model)
-    return kind, plan
+    return campaign, plan
 
 
-def _prepare(config, output, workers, restart, extra_versions=None, summary_path=None):
+def _prepare(config, output, workers, restart, extra_versions=None, summary_path=None,
+             kind=None, options=None):
     check_summary_path(summary_path)
-    kind, plan = prepare(config, output, workers)
+    kind, plan = prepare(config, output, workers, kind, options)
     store = kind.open_store(plan, restart=restart, extra_versions=extra_versions)
     return kind, plan, store
 
 
-def run_local(config, output, workers, backend, restart, summary_path=None) -> tuple[int, object]:
+def run_local(config, output, workers, backend, restart, summary_path=None, kind=None,
+              options=None) -> tuple[int, object]:
     stop = StopFlag()
     stop.install(early=True)
-    campaign, plan, store = _prepare(config, output, workers, restart, summary_path=summary_path)
+    campaign, plan, store = _prepare(config, output, workers, restart, summary_path=summary_path,
+                                     kind=kind, options=options)
     if store is None:
         click.echo(f"{plan.run.output}: already complete; nothing to do (--restart starts over)")
+        if campaign.report is not None:
+            click.echo(campaign.report(plan.run.output))
         write_summary(summary_path, 0, None)
         return 0, None
     stop.install()
@@ -75,7 +82,8 @@ def run_local(config, output, workers, backend, restart, summary_path=None) -> t
     return code, summary
 
 
-def run_mpi(config, output, workers, restart, summary_path=None) -> tuple[int, object]:
+def run_mpi(config, output, workers, restart, summary_path=None, kind=None,
+            options=None) -> tuple[int, object]:
     from cellsweep.launch import mpi
     from cellsweep.launch.world import running_mpi
 
@@ -96,7 +104,8 @@ def run_mpi(config, output, workers, restart, summary_path=None) -> tuple[int, o
         campaign, plan, store = _prepare(config, output, workers, restart,
                                          extra_versions={**running_mpi(),
                                                          "mpi_ranks": comm.Get_size()},
-                                         summary_path=summary_path)
+                                         summary_path=summary_path, kind=kind,
+                                         options=options)
     except FrameworkError:
         pulse.stop()
         mpi.announce_outcome(comm, ("fail",))
@@ -127,7 +136,7 @@ def drive(campaign, plan, store, executor, stop, workers_text: str):
                                Progress(plan.run.progress, plan.run.log_interval_s))
     finally:
         executor.close()
-    return report(plan, summary), summary
+    return report(plan, summary, campaign), summary
 
 
 def exit_status(summary) -> int:
@@ -136,7 +145,7 @@ def exit_status(summary) -> int:
     return EXIT_STOPPED if summary.stopped == "SIGUSR1" else EXIT_CANCELLED
 
 
-def report(plan, summary) -> int:
+def report(plan, summary, campaign=None) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "none"
     rate = summary.ran / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
     click.echo(f"{summary.output}: {sum(summary.counts.values())}/{summary.total} evaluated "
@@ -147,6 +156,8 @@ def report(plan, summary) -> int:
         click.echo(f"stopped ({summary.stopped or 'interrupted'}): rerun the same command to "
                    "resume", err=True)
         return code
+    if campaign is not None and campaign.report is not None:
+        click.echo(campaign.report(summary.output))
     if os.environ.get("CELLSWEEP_NO_PLOTS") != "1":
         from cellsweep.launch.plots import plot_campaign
 
@@ -185,21 +196,23 @@ def check_summary_path(summary_path) -> Path | None:
     return path
 
 
-def main_run(config, output, workers, backend, restart, summary_path=None) -> None:
+def main_run(config, output, workers, backend, restart, summary_path=None, kind=None,
+             options=None) -> None:
     from cellsweep.launch.world import WorldMismatch, under_launcher
 
     use_mpi = backend == "mpi" or (backend is None and under_launcher())
     summary = None
     if use_mpi:
         try:
-            code, summary = run_mpi(config, output, workers, restart, summary_path)
+            code, summary = run_mpi(config, output, workers, restart, summary_path, kind,
+                                    options)
         except WorldMismatch as exc:
             if exc.speaks:
                 click.echo(f"error: cellsweep run: {exc}", err=True)
             sys.exit(2)
     else:
         code, summary = run_local(config, output, workers, backend or "processes", restart,
-                                  summary_path)
+                                  summary_path, kind, options)
     sys.stdout.flush()
     sys.stderr.flush()
     if summary is not None and summary.lost_ranks:

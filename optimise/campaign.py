@@ -87,6 +87,7 @@ def open_store(plan: OptimisePlan, restart: bool = False, extra_versions=None):
                        feature_units=tuple(engine.feature_units(plan.model)),
                        n_rows=plan.expected_evaluations,
                        traces=tuple(plan.evaluator.trace_layout()),
+                       curves=tuple(plan.evaluator.curve_layout()),
                        columns=(("generation", -1),), fixed_rows=False)
     attrs = {"algorithm": plan.spec.algorithm, "seed": plan.spec.seed,
              "offspring_size": plan.spec.offspring_size,

@@ -77,7 +77,7 @@ def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
                        feature_names=tuple(f.name for f in plan.model.features),
                        feature_units=tuple(engine.feature_units(plan.model)),
                        n_rows=plan.n_points, traces=tuple(plan.evaluator.trace_layout()),
-                       fixed_rows=True)
+                       curves=tuple(plan.evaluator.curve_layout()), fixed_rows=True)
     return engine.open_store(plan, layout, plan.points, {"design": plan.sweep.design}, restart,
                              extra_versions)
 

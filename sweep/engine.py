@@ -97,6 +97,7 @@ class CampaignKind:
     open_store: Callable           # (plan, restart=False, extra_versions=None) -> store | None
     run: Callable[..., Summary]    # (plan, executor, stop, store, progress=None) -> Summary
     describe: Callable[..., str]   # (plan, store=None) -> one line: what it runs (and has done)
+    report: Callable | None = None  # (output path) -> text printed once the campaign is complete
 
 
 def read_run(sec: Section, base_dir: Path, output_override=None, workers_override=None,
@@ -211,9 +212,12 @@ def feature_units(model) -> list[str]:
     try:
         from efel.units import get_unit
     except ImportError:
-        return [""] * len(model.features)
+        return [f.units for f in model.features]
     out = []
     for f in model.features:
+        if f.profile:
+            out.append(f.units)
+            continue
         try:
             out.append(get_unit(f.efel))
         except Exception:  # noqa: BLE001 - units are documentation, never fatal

@@ -22,13 +22,18 @@ class PointEvaluator:
     model: ModelSpec
     param_names: tuple                 # the columns of the results file, in order
     trace_dt_ms: float | None = None   # keep traces resampled at this step (None: no traces)
+    curves: str = "small"              # profile curves kept per row: none | small | all
 
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.model.features]
 
     def __call__(self, task: dict) -> EvaluationRecord:
-        result = evaluate(self.model, task["params"], traces=self.trace_dt_ms is not None)
+        return self.record(task, evaluate(self.model, task["params"],
+                                          traces=self.trace_dt_ms is not None))
+
+    def record(self, task: dict, result) -> EvaluationRecord:
+        """The journal record of an ``Evaluation`` of ``task``."""
         record = {
             "id": task["id"], "attempt": task.get("attempt", 1), "status": result.status,
             "message": result.message[:2000],
@@ -40,7 +45,21 @@ class PointEvaluator:
         }
         if self.trace_dt_ms is not None and result.traces:
             record["traces"] = self._resampled(result.traces)
+        kept = {f"curve:{name}": np.asarray(result.curves[name], dtype="<f4")
+                for name, *_ in self.curve_layout() if name in result.curves}
+        if kept:
+            record.setdefault("traces", {}).update(kept)
         return record
+
+    def curve_layout(self) -> list[tuple]:
+        """(name, x label, x, x units, units) of the profile curves each row keeps: those of
+        at most ``SMALL_CURVE`` points ("small", a sweep's default), all, or none."""
+        if self.curves == "none" or not self.model.experiments:
+            return []
+        from cellsweep.cells.profile_run import SMALL_CURVE, curve_layout
+
+        return [c for exp in self.model.experiments for c in curve_layout(exp)
+                if self.curves == "all" or len(c[2]) <= SMALL_CURVE]
 
     def failure_record(self, task: dict, status: str, message: str) -> EvaluationRecord:
         """The record of a task whose process died or ran out of time (no NEURON needed)."""

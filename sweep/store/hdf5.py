@@ -11,7 +11,8 @@ Layout (format version 2; version 1 files have the same datasets and are read as
   (``names``, ``units``), ``features`` (``names``, ``units``), ``scores``, ``total_score``,
   ``status`` (``codes``), ``message``, ``attempt``, ``timings`` (``names``), ``worker``,
   ``host``, ``t_start``, ``t_end``, ``nseg``, extra integer columns (``generation``) and
-  ``traces/<protocol>/<recording>`` (float32, ``dt_ms``);
+  ``traces/<protocol>/<recording>`` (float32, ``dt_ms``) and ``curves/<name>`` (float32
+  profile curves: ``x_label``, ``x_units``, ``units``; their x values in ``curve_x/<name>``);
 - groups a finished campaign adds (``optimisation/...``), written from plain nested dicts.
 
 Fill values can never look like a result: NaN for numbers, ``-1`` (pending) for status,
@@ -126,6 +127,13 @@ def _create(f, lay, camp, params, n: int) -> None:
                              maxshape=maxshape + (samples,), compression="gzip",
                              compression_opts=4, shuffle=True)
         d.attrs["dt_ms"] = dt
+    for name, x_label, x, x_units, units in lay.curves:
+        d = f.create_dataset(f"curves/{name}", shape=(n, len(x)), dtype="f4",
+                             fillvalue=np.nan, chunks=(min(max(n, 1), 256), max(len(x), 1)),
+                             maxshape=maxshape + (len(x),), compression="gzip",
+                             compression_opts=4, shuffle=True)
+        d.attrs.update({"x_label": x_label, "x_units": x_units, "units": units})
+        f.create_dataset(f"curve_x/{name}", data=np.asarray(x, dtype="f8"))   # attrs: < 64 KiB
     if params is not None and len(params):
         f["parameters"][:] = params
         f["eval_id"][:] = np.arange(n)
@@ -153,6 +161,13 @@ def _columns(layout, batch: RecordBatch) -> dict:
             width = min(samples, got.shape[1])
             values[:, :width] = got[:, :width]
         cols[f"traces/{protocol}/{recording}"] = values
+    for name, _, x, _, _ in getattr(layout, "curves", ()):
+        values = np.full((len(batch), len(x)), np.nan, dtype="f4")
+        got = batch.traces.get(f"curve:{name}")
+        if got is not None:
+            width = min(len(x), got.shape[1])
+            values[:, :width] = got[:, :width]
+        cols[f"curves/{name}"] = values
     return cols
 
 
@@ -203,9 +218,10 @@ def _write_groups(f, groups: dict, prefix: str = "") -> None:
 def _row_datasets(f) -> list[str]:
     """The datasets with one row per evaluation: the root's, and the traces."""
     names = [name for name, obj in f.items() if isinstance(obj, h5py.Dataset)]
-    if "traces" in f:
-        f["traces"].visititems(lambda name, obj: names.append(f"traces/{name}")
-                               if isinstance(obj, h5py.Dataset) else None)
+    for group in ("traces", "curves"):
+        if group in f:
+            f[group].visititems(lambda name, obj, g=group: names.append(f"{g}/{name}")
+                                if isinstance(obj, h5py.Dataset) else None)
     return names
 
 

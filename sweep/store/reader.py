@@ -172,6 +172,26 @@ class ResultsFile:
         rows in increasing id order."""
         return hdf5.read_traces(self.path, eval_ids)
 
+    # -- profile curves ----------------------------------------------------------------------------
+    def curves(self) -> dict:
+        """Profile curves: {name: {"x", "x_label", "x_units", "units", "values" (rows × x)}}
+        over all rows (NaN where a row has none)."""
+        out = {}
+        for name, value in (self.groups.get("curves") or {}).items():
+            if name in ("attrs", "dataset_attrs"):
+                continue
+            attrs = self.groups["curves"]["dataset_attrs"].get(name, {})
+            x = (self.groups.get("curve_x") or {}).get(name, ())
+            out[name] = {"x": np.asarray(x), "x_label": attrs.get("x_label", ""),
+                         "x_units": attrs.get("x_units", ""), "units": attrs.get("units", ""),
+                         "values": np.asarray(value)}
+        return out
+
+    def profile(self) -> dict | None:
+        """A finished profile run's group (``measures``: names, values, units, methods; the
+        rheobase search; the experiments' settings), or None."""
+        return self.groups.get("profile")
+
     # -- a journal's results ----------------------------------------------------------------------
     def with_results(self, batch) -> "ResultsFile":
         """A copy whose rows hold the results of ``batch`` (a ``RecordBatch``, e.g. a journal's;

@@ -46,6 +46,7 @@ class Layout:
     n_rows: int                         # sweeps: the points; optimisations: expected evaluations
     traces: tuple = ()                  # ((protocol, recording, n_samples, dt_ms), ...)
     columns: tuple = ()                 # extra per-row integer columns: ((name, fill), ...)
+    curves: tuple = ()                  # ((name, x label, x values, x units, units), ...)
     fixed_rows: bool = True             # rows known up front (a sweep's points), or growing
 
 
