@@ -89,9 +89,9 @@ def _quiet():
         efel.reset()
 
 
-def extract(sweeps, options: TargetOptions) -> Targets:
+def extract(sweeps, options: TargetOptions, source: str = "") -> Targets:
     """Targets from sweeps (``cells.recordings.read_sweeps``); ``ConfigError`` when the
-    amplitudes cannot be grouped."""
+    amplitudes cannot be grouped (problems of the grouping name ``source``, the config)."""
     from bluepyefe.cell import Cell
     from bluepyefe.rheobase import compute_rheobase_absolute
 
@@ -107,23 +107,23 @@ def extract(sweeps, options: TargetOptions) -> Targets:
         problems = [p for s, r in recordings for p in _step_problems(s, r)]
         _raise(problems)
         relative = options.grouping == "relative"
-        source = "given"
+        found_by = "given"
         if relative:
             if options.rheobase_nA is not None:
                 cell.rheobase = options.rheobase_nA
             else:
                 compute_rheobase_absolute(cell, [BLUEPYEFE_PROTOCOL])
-                source = "sweeps"
+                found_by = "sweeps"
             if not cell.rheobase or cell.rheobase <= 0:
-                _raise([Problem("", "grouping", _no_rheobase(recordings, options))])
+                _raise([Problem(source, "grouping", _no_rheobase(recordings, options))])
             cell.compute_relative_amp()
-        groups, unused = _groups(recordings, options, relative)
+        groups, unused = _groups(recordings, options, relative, source)
         for _, rec in recordings:
             rec.compute_efeatures(list(options.features), None, dict(settings))
         protocols, features, missing = _summarise(groups, cell, options, relative, settings)
     return Targets(protocols=tuple(protocols), features=tuple(features),
                    rheobase_nA=float(cell.rheobase) if relative else None,
-                   rheobase_source=source if relative else "", options=options,
+                   rheobase_source=found_by if relative else "", options=options,
                    unused=tuple(unused), missing=tuple(missing))
 
 
@@ -180,7 +180,7 @@ def _unit(relative: bool) -> str:
     return "% of rheobase" if relative else "nA"
 
 
-def _groups(recordings, options: TargetOptions, relative: bool):
+def _groups(recordings, options: TargetOptions, relative: bool, source: str):
     """``{target amplitude: [(sweep, recording)]}`` and the unused sweeps."""
     tol = options.tolerance
     groups: dict = {}
@@ -209,10 +209,10 @@ def _groups(recordings, options: TargetOptions, relative: bool):
         else:
             unused.append((sweep.label, f"amplitude {amp:.4g} {_unit(relative)} is not within "
                                         f"{tol:g} of any target"))
-    found = ", ".join(sorted(f"{_amplitude(r, relative):.4g}" for _, r in recordings))
+    found = ", ".join(f"{a:.4g}" for a in sorted(_amplitude(r, relative) for _, r in recordings))
     for target, members in groups.items():
         if not members:
-            problems.append(Problem("", "grouping.amplitudes", f"no sweep within {tol:g} of "
+            problems.append(Problem(source, "grouping.amplitudes", f"no sweep within {tol:g} of "
                                     f"{target:g} {_unit(relative)} (the sweeps have {found}); "
                                     "amplitudes cannot be grouped: remove the target or add "
                                     "recordings"))
@@ -227,6 +227,11 @@ def protocol_name(prefix: str, target: float, relative: bool) -> str:
         return f"{prefix}_{round(target)}"
     pa = round(target * 1000)
     return f"{prefix}_{'m' if pa < 0 else ''}{abs(pa)}pA"
+
+
+def _ms(value) -> float:
+    """A time from BluePyEfe (sample index times dt, so 100.00000000000142): to 1e-6 ms."""
+    return round(float(value), 6)
 
 
 def _summarise(groups, cell, options: TargetOptions, relative: bool, settings: dict):
@@ -247,11 +252,10 @@ def _summarise(groups, cell, options: TargetOptions, relative: bool, settings: d
         for _, rec in members:
             group.append(rec)
         ecode = group.ecode
-        tstop = float(ecode.tend)
         protocols.append(ProtocolTarget(
             name=name, amplitude=float(target), amp_nA=float(ecode.amp),
-            holding_nA=float(ecode.hypamp), delay_ms=float(ecode.ton),
-            duration_ms=float(ecode.toff - ecode.ton), tstop_ms=tstop,
+            holding_nA=float(ecode.hypamp), delay_ms=_ms(ecode.ton),
+            duration_ms=_ms(ecode.toff - ecode.ton), tstop_ms=_ms(ecode.tend),
             sweeps=tuple(s.label for s, _ in members)))
         for t in efel_targets:
             if t.sample_size == 0:

@@ -19,7 +19,7 @@ import click
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="The targets file to write (YAML); include it in a config with `targets:`.")
-@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+@click.option("--config", "-c", "config", type=click.Path(dir_okay=False), default=None,
               help="A small YAML config: how to read the files, the stimulus, the grouping, "
                    "the features (docs/CONFIG.md, 'cellsweep targets').")
 @click.option("--bluepyopt-json", "json_dir", type=click.Path(file_okay=False), default=None,
@@ -41,12 +41,13 @@ def targets(recordings, output, config, json_dir):
         if json_dir.exists() and not json_dir.is_dir():
             raise UsageProblem(f"--bluepyopt-json {json_dir}: is a file; expected a folder")
         check_output_path(json_dir / "features.json", "--bluepyopt-json")
-    options = TargetsConfig()
+    options, where = TargetsConfig(), ""
     if config is not None:
         source = ConfigSource.read(config)
-        options = read_targets_config(source.data, display_path(source.path))
+        where = display_path(source.path)
+        options = read_targets_config(source.data, where)
     sweeps = read_sweeps(recordings, options.recordings, options.stimulus)
-    found = extract(sweeps, options.targets)
+    found = extract(sweeps, options.targets, source=where)
     texts = {output: targets_text(found, [display_path(Path(r)) for r in recordings],
                                   display_path(Path(config)) if config else "")}
     if json_dir is not None:
