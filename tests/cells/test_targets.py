@@ -81,6 +81,20 @@ def test_sscx_features_agree_with_the_published_values(shared_data, kind):
     assert outside == DIFFERENT
 
 
+def test_hippocampus_nwb_targets(shared_data):
+    """The NWB file's 16 steps, grouped by absolute amplitude. Its baseline offset stays in the
+    targets (voltage_base about -15 mV): that file is for reader tests, not for fitting."""
+    [path] = (shared_data / "traces/hippocampus_hub").glob("*.nwb")
+    found = targets_of([path], "stimulus: {delay_ms: 31.2, duration_ms: 400}\n"
+                               "grouping: {by: absolute, tolerance: 0.05}\n"
+                               "threshold_mV: 30\nfeatures: [Spikecount, voltage_base]")
+    names = [p.name for p in found.protocols]
+    assert names[0] == "Step_m2000pA" and names[10] == "Step_0pA" and names[-1] == "Step_1000pA"
+    values = {(f.protocol, f.efel): f.mean for f in found.features}
+    assert values["Step_1000pA", "Spikecount"] == 29         # the README's 29 APs above +30 mV
+    assert -20 < values["Step_0pA", "voltage_base"] < -10
+
+
 def test_groups_are_found_from_the_amplitudes(tmp_path):
     found = targets_of([family(tmp_path / "f.csv")], FAMILY_CONFIG)
     # rheobase: the lowest amplitude with a spike (BluePyEfe's "absolute" rule)
