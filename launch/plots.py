@@ -3,6 +3,8 @@ progress. Axes carry units; curves of stored traces carry the point's parameter 
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from cellsweep.cells.mechanisms import BUILTIN_UNITS
@@ -97,14 +99,17 @@ def plotted(results_path) -> ResultsFile:
 
 def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
     """Response curves (1 axis), heatmaps (2-axis grid) or a scatter matrix (anything else),
-    plus stored traces of chosen points; for optimisations see ``plot_optimisation``.
-    Returns the PNG paths written."""
+    plus stored traces of chosen points and, with profile features, families of FI and
+    impedance curves; for optimisations see ``plot_optimisation``, for a profile file
+    ``plot_profile``. Returns the PNG paths written."""
     import numpy as np
 
     plt = _pyplot()
     f = plotted(results_path)
+    if f.kind == "profile":
+        return plot_profile(f, out_dir)
     if f.kind == "optimise":
-        return plot_optimisation(f, out_dir, model=model)
+        return plot_optimisation(f, out_dir, model=model) + plot_families(f, out_dir)
     meta = f.metadata()
     frame = f.frame()
     params, features = f.param_names, f.feature_names
@@ -189,7 +194,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
             fig.savefig(out_dir / "traces.png", dpi=110)
             plt.close(fig)
             written.append(out_dir / "traces.png")
-    return written
+    return written + plot_families(f, out_dir)
 
 
 def plot_optimisation(results, out_dir, model=None) -> list[Path]:
@@ -292,3 +297,376 @@ def _annotate_targets(model, result, path) -> None:
     fig.text(0.02, 0.01, "\n".join(lines), fontsize=7, family="monospace", va="bottom")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- profiles -------------------------------------------------------------------------------------
+# A profile file (kind "profile") holds one parameter set's experiments: its plots are the
+# electrophysiologist's figures. A sweep's or optimisation's file with profile features holds one
+# profile per row: its plots are families of curves coloured by what the campaign varied.
+
+_FI_COLUMN = re.compile(r"^fi_curve@(?P<amp>[-+0-9.eE]+)nA(?P<exp>\[[0-9a-f]+\])?$")
+
+
+def fi_columns(feature_names) -> dict:
+    """{experiment suffix ("" or "[digest]"): [(amplitude nA, column name), ...] by amplitude}:
+    the FI curve a campaign's ``fi_curve@<a>nA`` features sample."""
+    out: dict = {}
+    for name in feature_names:
+        m = _FI_COLUMN.match(name)
+        if m:
+            out.setdefault(m["exp"] or "", []).append((float(m["amp"]), name))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _text_list(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def profile_measures(f: ResultsFile) -> dict:
+    """{measure: value} of a profile file: its finished group's table, else (a running or
+    killed profile) the first value each measure's column holds."""
+    import numpy as np
+
+    group = f.profile()
+    if group is not None and "measures" in group:
+        m = group["measures"]
+        return dict(zip(_text_list(m["names"]), np.asarray(m["values"], dtype=float)))
+    columns = f.columns()
+    out = {}
+    for name in f.feature_names:
+        finite = np.asarray(columns[name], dtype=float)
+        finite = finite[np.isfinite(finite)]
+        out[name] = float(finite[0]) if finite.size else float("nan")
+    return out
+
+
+def profile_fi(f: ResultsFile) -> tuple:
+    """(amplitudes nA, rates Hz) of a profile file's FI curve: the group's, else its rows'."""
+    import numpy as np
+
+    group = f.profile() or {}
+    for value in group.values():
+        if isinstance(value, dict) and "amplitudes_nA" in value:
+            return (np.asarray(value["amplitudes_nA"], dtype=float),
+                    np.asarray(value["rates_Hz"], dtype=float))
+    measures = profile_measures(f)
+    points = fi_columns(f.feature_names).get("", [])
+    return (np.array([a for a, _ in points], dtype=float),
+            np.array([measures[n] for _, n in points], dtype=float))
+
+
+def _experiments(f: ResultsFile) -> dict:
+    import json
+
+    group = f.profile() or {}
+    try:
+        return json.loads((group.get("attrs") or {}).get("experiments", "{}"))
+    except (TypeError, ValueError):
+        return {}
+
+
+def _row_curve(curves: dict, name: str):
+    """(x, y, curve) of the one row that holds curve ``name``, or None."""
+    import numpy as np
+
+    c = curves.get(name)
+    if c is None:
+        return None
+    rows = np.flatnonzero(np.isfinite(c["values"]).any(axis=1))
+    return (c["x"], c["values"][rows[0]], c) if rows.size else None
+
+
+def _axis_label(name: str, units: str) -> str:
+    return f"{name} ({units})" if units and units != "1" else name
+
+
+def draw_profile(results) -> dict:
+    """{panel: Figure} of a profile file (a path or a ``ResultsFile``): "passive", "fi",
+    "impedance", "dendrite", each drawn only when the file holds its data. Lines carry gids
+    (``passive.v``, ``fi``, ``zap.impedance``, ...) so that what is drawn can be checked."""
+    plt = _pyplot()
+    f = results if isinstance(results, ResultsFile) else ResultsFile(results)
+    measures, curves, experiments = profile_measures(f), f.curves(), _experiments(f)
+    figures = {}
+    passive = _draw_passive(plt, curves, measures, experiments.get("passive", {}))
+    if passive is not None:
+        figures["passive"] = passive
+    amps, rates = profile_fi(f)
+    if amps.size:
+        figures["fi"] = _draw_fi(plt, amps, rates, measures, experiments)
+    impedance = _draw_impedance(plt, curves, measures)
+    if impedance is not None:
+        figures["impedance"] = impedance
+    dendrite = _draw_dendrite(plt, curves)
+    if dendrite is not None:
+        figures["dendrite"] = dendrite
+    params = _parameters_text(f)
+    for fig in figures.values():
+        width = int(fig.get_figwidth() * 15)         # characters of 8-point text per inch
+        fig.suptitle("\n".join([Path(f.path).name, *textwrap.wrap(params, width)]), fontsize=8)
+        fig.tight_layout()
+    return figures
+
+
+def _parameters_text(f: ResultsFile) -> str:
+    import json
+
+    group = f.profile() or {}
+    try:
+        values = json.loads((group.get("attrs") or {}).get("parameters", "{}"))
+    except (TypeError, ValueError):
+        return ""
+    units = dict(zip(f.param_names, f.param_units))
+    shown = [f"{k}={v:.4g}" + (f" {units[k]}" if units.get(k) else "")
+             for k, v in list(values.items())[:5]]
+    return ", ".join(shown) + (" ..." if len(values) > 5 else "")
+
+
+def _draw_passive(plt, curves, measures, settings):
+    """The step response with both fits: the whole trace, and the charging curve enlarged."""
+    import numpy as np
+
+    v = _row_curve(curves, "passive.v")
+    if v is None:
+        return None
+    t, trace, c = v
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    delay = settings.get("delay_ms")
+    duration = settings.get("duration_ms")
+    tau = measures.get("tau_m", float("nan"))
+    tau2 = measures.get("tau_m_exp2", float("nan"))
+    fits = (("passive.fit", f"single exp: τ = {tau:.3g} ms, "
+                            f"R² = {measures.get('tau_m_r_squared', float('nan')):.4f}", "C3"),
+            ("passive.fit_exp2", f"exp2 (f(0) = V rest): τ = {tau2:.3g} ms, "
+                                 f"R² = {measures.get('tau_m_exp2_r_squared', float('nan')):.4f}",
+             "C2"))
+    for ax in axes:
+        ax.plot(t, trace, color="k", lw=1, label="V", gid="passive.v")
+        for name, label, colour in fits:
+            fit = _row_curve(curves, name)
+            if fit is not None:
+                ax.plot(fit[0], fit[1], "--", color=colour, lw=1.2, label=label, gid=name)
+        if delay is not None and duration is not None:
+            ax.axvspan(delay, delay + duration, color="0.93", zorder=0, label="step")
+        ax.set_xlabel(_axis_label(c["x_label"] or "time", c["x_units"]))
+        ax.set_ylabel(_axis_label("V", c["units"]))
+        ax.tick_params(labelsize=7)
+    if delay is not None:
+        span = 5 * np.nanmax([tau, tau2, 1.0])
+        axes[1].set_xlim(delay - 0.1 * span, delay + span)
+        shown = trace[(t >= delay - 0.1 * span) & (t <= delay + span)]
+        if shown.size and np.isfinite(shown).any():
+            pad = 0.05 * (np.nanmax(shown) - np.nanmin(shown) or 1.0)
+            axes[1].set_ylim(np.nanmin(shown) - pad, np.nanmax(shown) + pad)
+    rin = measures.get("input_resistance", float("nan"))
+    axes[0].set_title(f"passive step: V rest {measures.get('v_rest', float('nan')):.4g} mV, "
+                      f"R in {rin:.4g} MOhm, sag {measures.get('sag', float('nan')):.3g} mV",
+                      fontsize=8, loc="left")
+    axes[1].set_title("charging curve and fits", fontsize=8, loc="left")
+    axes[1].legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+def _draw_fi(plt, amps, rates, measures, experiments):
+    """The FI curve with the rheobase (line, and the bracket its search ended with)."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    slope = measures.get("fi_slope", float("nan"))
+    ax.plot(amps, rates, "o-", ms=4, lw=1.2, gid="fi",
+            label="FI" + (f" (slope {slope:.3g} Hz/nA)" if np.isfinite(slope) else ""))
+    rheobase = measures.get("rheobase", float("nan"))
+    low = measures.get("rheobase_bracket_low", float("nan"))
+    if np.isfinite(rheobase):
+        ax.axvline(rheobase, color="C3", lw=1, gid="rheobase",
+                   label=f"rheobase {rheobase:.4g} nA")
+        if np.isfinite(low):
+            top = np.nanmax(rates) if np.isfinite(rates).any() else 1.0
+            y = -0.04 * (top or 1.0)
+            ax.plot([low, low, rheobase, rheobase], [y * 0.5, y, y, y * 0.5], color="C3",
+                    lw=1.5, gid="rheobase_bracket",
+                    label=f"bracket [{low:.4g}, {rheobase:.4g}] nA "
+                          f"({measures.get('rheobase_simulations', float('nan')):.0f} sims)")
+    fi_s, rh_s = experiments.get("fi", {}), experiments.get("rheobase", {})
+    if fi_s.get("duration_ms") and rh_s.get("duration_ms") \
+            and fi_s["duration_ms"] != rh_s["duration_ms"]:
+        ax.set_title(f"FI steps {fi_s['duration_ms']:g} ms, rheobase steps "
+                     f"{rh_s['duration_ms']:g} ms", fontsize=8, loc="left")
+    ax.set_xlabel("step amplitude (nA)")
+    ax.set_ylabel("spike rate (Hz)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    return fig
+
+
+def _draw_impedance(plt, curves, measures):
+    """|Z| and phase vs frequency, resonance and 3-dB cut-off marked."""
+    import numpy as np
+
+    z = _row_curve(curves, "zap.impedance")
+    if z is None:
+        return None
+    phase = _row_curve(curves, "zap.phase")
+    fig, axes = plt.subplots(2, 1, figsize=(6, 5), sharex=True, squeeze=False)
+    ax, pax = axes[:, 0]
+    freq, values, c = z
+    ax.plot(freq, values, lw=1.2, gid="zap.impedance", label="|Z|")
+    res = measures.get("resonance_frequency", float("nan"))
+    peak = measures.get("peak_impedance", float("nan"))
+    cutoff = measures.get("cutoff_frequency", float("nan"))
+    for a in (ax, pax):
+        if np.isfinite(res):
+            a.axvline(res, color="C3", lw=1, gid="resonance" if a is ax else None,
+                      label=f"resonance {res:.3g} Hz (Q {measures.get('q_factor', float('nan')):.3g})"
+                      if a is ax else None)
+        if np.isfinite(cutoff):
+            a.axvline(cutoff, color="C1", lw=1, ls="--", gid="cutoff" if a is ax else None,
+                      label=f"3-dB cut-off {cutoff:.3g} Hz" if a is ax else None)
+    if np.isfinite(peak):
+        ax.plot([res], [peak], "o", color="C3", ms=5)
+        ax.axhline(peak / np.sqrt(2), color="0.6", lw=0.8, ls=":", label="peak / √2")
+    ax.set_ylabel(_axis_label("|Z|", c["units"]))
+    ax.legend(fontsize=7, frameon=False)
+    if phase is not None:
+        pax.plot(phase[0], phase[1], lw=1.2, color="C0", gid="zap.phase")
+        pax.axhline(0, color="0.6", lw=0.6)
+        pax.set_ylabel(_axis_label("phase", phase[2]["units"]))
+    pax.set_xlabel(_axis_label(c["x_label"] or "frequency", c["x_units"]))
+    return fig
+
+
+_DENDRITE = ("bap_amplitude", "bap_delay", "local_input_resistance")
+
+
+def _draw_dendrite(plt, curves):
+    """bAP amplitude and delay, local input resistance vs path distance (what the file has)."""
+    import numpy as np
+
+    present = [n for n in _DENDRITE if f"dendrite.{n}" in curves]
+    if not present:
+        return None
+    fig, axes = plt.subplots(1, len(present), figsize=(3.6 * len(present), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], present):
+        c = curves[f"dendrite.{name}"]
+        row = _row_curve(curves, f"dendrite.{name}")
+        if row is None:
+            ax.text(0.5, 0.5, "no values" + (" (no somatic spike)" if name.startswith("bap")
+                                             else ""),
+                    ha="center", va="center", transform=ax.transAxes, fontsize=8, color="0.4")
+        else:
+            ax.plot(row[0], row[1], "o-", ms=3, lw=1.2, gid=f"dendrite.{name}")
+            ax.set_xlim(0, np.nanmax(c["x"]) * 1.05 if len(c["x"]) else 1)
+        ax.set_xlabel(_axis_label("path distance", c["x_units"] or "um"))
+        ax.set_ylabel(_axis_label(name.replace("_", " "), c["units"]))
+        ax.tick_params(labelsize=7)
+    return fig
+
+
+def _save(figures: dict, out_dir, prefix: str) -> list[Path]:
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures.items():
+        path = out_dir / f"{prefix}{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_profile(results, out_dir) -> list[Path]:
+    """A profile file's figures as PNGs (``profile_passive.png``, ``profile_fi.png``, ...)."""
+    return _save(draw_profile(results), out_dir, "profile_")
+
+
+def colour_parameter(f: ResultsFile, frame) -> str:
+    """The column families are coloured by: the first parameter that varies across the rows
+    with results (an evaluation id when none does)."""
+    import numpy as np
+
+    for name in f.param_names:
+        values = frame[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() != values.max():
+            return name
+    return "eval_id"
+
+
+def family_data(results) -> dict:
+    """What the family plots draw: {family: {"x", "rows" (rows × x), "x_label", "y_label",
+    "colour" (per row), "colour_label"}} for FI (from the ``fi_curve@<a>nA`` columns) and
+    every per-row curve but the passive ones (impedance, phase, dendritic profiles); rows
+    without results are left out."""
+    import numpy as np
+
+    f = results if isinstance(results, ResultsFile) else plotted(results)
+    frame = f.frame()
+    ok = (frame["status"] == "ok").to_numpy()
+    by = colour_parameter(f, frame[ok])
+    label = _labeller(f)
+    colour = frame[by].to_numpy(dtype=float)
+    out = {}
+    for suffix, points in fi_columns(f.feature_names).items():
+        rows = frame[[n for _, n in points]].to_numpy(dtype=float)
+        out[f"fi{suffix}"] = {"x": np.array([a for a, _ in points]), "rows": rows[ok],
+                              "x_label": "step amplitude (nA)", "y_label": "spike rate (Hz)",
+                              "colour": colour[ok], "colour_label": label(by)}
+    for name, c in sorted(f.curves().items()):
+        if name.split(".")[0].split("@")[0] in ("passive", "fi"):
+            continue
+        values = np.asarray(c["values"], dtype=float)[:len(frame)]
+        keep = ok[:len(values)] & np.isfinite(values).any(axis=1)
+        if keep.any():
+            out[name] = {"x": np.asarray(c["x"], dtype=float), "rows": values[keep],
+                         "x_label": _axis_label(c["x_label"], c["x_units"]),
+                         "y_label": _axis_label(name.split(".", 1)[-1], c["units"]),
+                         "colour": colour[:len(values)][keep], "colour_label": label(by)}
+    return out
+
+
+def draw_families(results) -> dict:
+    """{figure name: Figure}: one curve per row, coloured by ``colour_parameter``; FI in
+    ``family_fi``, each experiment's curves (zap: |Z| and phase) in ``family_<experiment>``."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    plt = _pyplot()
+    data = family_data(results)
+    groups: dict = {}
+    for name in data:
+        groups.setdefault(name.split(".")[0], []).append(name)
+    figures = {}
+    for group, names in groups.items():
+        fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names) + 1, 3.6),
+                                 squeeze=False, layout="constrained")
+        for ax, name in zip(axes[0], names):
+            d = data[name]
+            segments = [np.column_stack([d["x"], y]) for y in d["rows"]]
+            lines = LineCollection(segments, cmap="viridis", lw=1.2, alpha=0.85, gid=name)
+            lines.set_array(d["colour"])
+            ax.add_collection(lines)
+            if name.startswith("fi"):
+                ax.scatter(np.tile(d["x"], len(d["rows"])), d["rows"].ravel(), s=8,
+                           c=np.repeat(d["colour"], len(d["x"])), cmap="viridis",
+                           norm=lines.norm, zorder=3)
+            ax.autoscale_view()
+            finite = d["rows"][np.isfinite(d["rows"])]
+            if finite.size:
+                pad = 0.05 * (finite.max() - finite.min() or 1.0)
+                ax.set_ylim(finite.min() - pad, finite.max() + pad)
+            span = np.nanmax(d["x"]) - np.nanmin(d["x"]) or 1.0
+            ax.set_xlim(np.nanmin(d["x"]) - 0.03 * span, np.nanmax(d["x"]) + 0.03 * span)
+            ax.set_xlabel(d["x_label"], fontsize=8)
+            ax.set_ylabel(d["y_label"], fontsize=8)
+            ax.set_title(f"{name}: {len(d['rows'])} rows", fontsize=8, loc="left")
+            ax.tick_params(labelsize=7)
+        bar = fig.colorbar(lines, ax=axes[0].tolist(), shrink=0.9)
+        bar.set_label(d["colour_label"], fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+        figures[f"family_{group}"] = fig
+    return figures
+
+
+def plot_families(results, out_dir) -> list[Path]:
+    """The family PNGs of a sweep or optimisation with profile features (none without)."""
+    return _save(draw_families(results), out_dir, "")
