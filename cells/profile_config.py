@@ -33,7 +33,7 @@ SETTINGS = {
     "zap": {"amp_nA": 0.01, "f_start_hz": 0.5, "f_end_hz": 15.0, "duration_ms": 15000.0,
             "delay_ms": 500.0, "after_ms": 100.0, "grid_step_hz": 0.25, "sample_dt_ms": 0.5},
     "dendrite": {"region": "apical", "distances_um": (), "step_um": 50.0, "max_um": 1000.0,
-                 "amp_nA": 1.0, "delay_ms": 50.0, "duration_ms": 3.0, "after_ms": 47.0,
+                 "amp_nA": 2.0, "delay_ms": 50.0, "duration_ms": 2.0, "after_ms": 48.0,
                  "threshold_mV": -20.0},
 }
 COMMON = {"holding_nA": 0.0}

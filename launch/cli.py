@@ -532,10 +532,14 @@ def export_model_command(results, config, rank, out_dir):
                f"exported to {written}")
 
 
-if __name__ == "__main__":
-    main()
-
-
 from cellsweep.launch.targets_command import targets as _targets_command  # noqa: E402
 
 main.add_command(_targets_command)
+
+
+from cellsweep.launch.profile_command import profile  # noqa: E402 - registered after main
+
+main.add_command(profile)
+
+if __name__ == "__main__":
+    main()

@@ -281,6 +281,24 @@ VARIANTS = {
         "algorithm": "NSGA2", "offspring_size": 4, "max_generations": 2, "seed": 3,
         "eta": 10, "mutpb": 0.5, "cxpb": 0.7, "sigma": 0.4, "hall_of_fame": 2},
         "run": {"traces": True, "progress": "log"}},
+    "profile": {
+        "features": [
+            {"profile": "input_resistance", "mean": 120, "std": 15},
+            {"profile": "fi_curve", "mean": [0, 12], "std": 3},
+            {"profile": "fi_curve", "amplitude_nA": 0.4, "mean": 20, "std": 3,
+             "name": "rate_at_0.4"},
+            {"profile": "spike_rate", "experiment": {"amp_nA": 0.35}, "mean": 15, "std": 3},
+            {"profile": "impedance", "frequency_hz": 5, "mean": 120, "std": 20},
+            {"profile": "bap_amplitude", "distance_um": 200, "mean": 90, "std": 20}],
+        "profile": {
+            "holding_nA": 0.0, "measures": ["passive", "resonance_frequency"],
+            "output": "profile.h5",
+            "passive": {"fit_end_ms": 200},
+            "fi": {"amplitudes_nA": {"start": 0.1, "stop": 0.3, "step": 0.2}},
+            "rheobase": {"tolerance_nA": 0.002},
+            "zap": {"duration_ms": 3000},
+            "dendrite": {"step_um": 100, "max_um": 300, "distances_um": [150]}}},
+    "profile_linspace": {"profile": {"fi": {"amplitudes_nA": {"linspace": [0.1, 0.5, 3]}}}},
 }
 
 BLUEPYOPT_YAML = """
