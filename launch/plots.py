@@ -513,11 +513,14 @@ def _draw_impedance(plt, curves, measures):
     res = measures.get("resonance_frequency", float("nan"))
     peak = measures.get("peak_impedance", float("nan"))
     cutoff = measures.get("cutoff_frequency", float("nan"))
+    analysed = freq[np.isfinite(values)]
+    edge = analysed.size and np.isfinite(res) and not analysed.min() < res < analysed.max()
+    res_label = (f"resonance {res:.3g} Hz (Q {measures.get('q_factor', float('nan')):.3g})"
+                 + (": at the band's edge, no peak inside it" if edge else ""))
     for a in (ax, pax):
         if np.isfinite(res):
             a.axvline(res, color="C3", lw=1, gid="resonance" if a is ax else None,
-                      label=f"resonance {res:.3g} Hz (Q {measures.get('q_factor', float('nan')):.3g})"
-                      if a is ax else None)
+                      label=res_label if a is ax else None)
         if np.isfinite(cutoff):
             a.axvline(cutoff, color="C1", lw=1, ls="--", gid="cutoff" if a is ax else None,
                       label=f"3-dB cut-off {cutoff:.3g} Hz" if a is ax else None)
