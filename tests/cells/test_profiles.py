@@ -173,3 +173,75 @@ features:
         return load_model(path)[0]
 
     return make
+
+
+IH_SCRIPT = """
+import json, sys
+from cellsweep.cells.evaluate import current_cell, evaluate
+from cellsweep.cells.loader import load_model
+model = load_model(sys.argv[1])[0]
+result = evaluate(model, {})
+f = result.features["resonance_frequency"]
+cell = current_cell()
+h = cell.h
+h.finitialize(-70)
+h.cvode_active(0)
+h.dt = 0.025
+while h.t < 1500:          # the resting state the chirp starts from (Ih activates slowly)
+    h.fadvance()
+imp = h.Impedance()
+imp.loc(cell.soma(0.5))
+imp.compute(f, 1)
+z_f = imp.input(0.5, sec=cell.soma)
+imp.compute(1.0, 1)
+z_1 = imp.input(0.5, sec=cell.soma)
+grid = model.experiment("zap").get("grid_step_hz")
+chirp_1 = float(result.curves["zap.impedance"][int(round(1.0 / grid)) - 2])
+print(json.dumps({"status": result.status, "f": f, "peak": result.features["peak_impedance"],
+                  "z_f": z_f, "z_1": z_1, "chirp_1": chirp_1}))
+"""
+
+
+@pytest.mark.slow
+def test_a_cell_with_ih_resonates_where_neuron_impedance_says(tmp_path):
+    """A compartment with Ih (the example's own channel) resonates above 1 Hz under the chirp,
+    and at 1 Hz its |Z| equals NEURON's Impedance linearised at rest (run in its own process:
+    it loads the example's mechanisms). Known gap: NEURON's extended Impedance shows no
+    resonance for this channel (|Z| falls monotonically, 22 % below the chirp's at 10 Hz, as
+    if Ih were a plain conductance), while the simulated chirp does; not resolved yet."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import env
+
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
+    (tmp_path / "cell.swc").write_text(SOMA_SWC.replace(" 10 ", " 30 ").replace("-10", "-30"))
+    path = tmp_path / "ih.yaml"
+    path.write_text(f"""
+cell:
+  name: ih_cell
+  morphology: cell.swc
+  mechanisms_dir: {repo / 'mechanisms' / 'example'}
+  discretisation: {{rule: none}}
+  insert: {{all: [pas, ih]}}
+  fixed: {{g_pas.all: 3.0e-5, e_pas.all: -70, cm.all: 1.0, Ra.all: 100, v_init: -70,
+          gbar_ih.all: 1.0e-3, celsius: 34}}
+simulation: {{cvode: true, atol: 1.0e-6}}
+protocols:
+  rest: {{tstop_ms: 10}}
+profile:
+  zap: {{amp_nA: 0.002, f_start_hz: 0.2, f_end_hz: 15, duration_ms: 20000, delay_ms: 1500,
+         after_ms: 500, grid_step_hz: 0.1, sample_dt_ms: 0.5}}
+features:
+  - {{profile: resonance_frequency, mean: 3, std: 1}}
+  - {{profile: peak_impedance, mean: 100, std: 10}}
+""")
+    (tmp_path / "script.py").write_text(IH_SCRIPT)
+    proc = subprocess.run([sys.executable, str(tmp_path / "script.py"), str(path)],
+                          capture_output=True, text=True, env=env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "ok"
+    assert out["f"] > 1.0 and out["peak"] > out["chirp_1"]
+    assert out["chirp_1"] == pytest.approx(out["z_1"], rel=0.03)
