@@ -60,7 +60,7 @@ MEASURES = {m.name: m for m in (
     _m("impedance", "zap", "MOhm", "|Z| of the chirp response at the given frequency",
        "frequency"),
     _m("bap_amplitude", "dendrite", "mV",
-       "peak V after the soma's first spike - V at that moment's onset, at a path distance",
+       "peak V after the soma's first spike - pre-stimulus baseline, at a path distance",
        "distance"),
     _m("bap_delay", "dendrite", "ms",
        "time of the dendritic peak - time of the soma's peak, at a path distance", "distance"),
