@@ -147,7 +147,6 @@ def describe(plan: ProfilePlan, store=None) -> str:
 
 def run(plan: ProfilePlan, executor, stop, store, progress=None) -> Summary:
     start = time.monotonic()
-    names = plan.evaluator.param_names
     pending = np.flatnonzero(~store.done_mask(plan.n_points)).tolist()
     if progress is not None:
         counts = store.status_counts()
