@@ -106,7 +106,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
 
 __all__ = ["Fit", "Passive", "passive", "spike_times", "spike_rate", "fi_slope", "RheobaseSearch",
            "Impedance", "chirp_impedance", "impedance_on_grid", "Bap", "bap"]
@@ -204,6 +203,7 @@ class Passive:
 
 def _best_fit(model, x, y, starts, lower, upper):
     """The lowest-residual curve_fit over fixed starting points, or None."""
+    from scipy.optimize import curve_fit   # 0.3 s to import: only profiles that fit pay it
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
     best = None
     for p0 in starts:

@@ -152,6 +152,7 @@ def run(plan: ProfilePlan, executor, stop, store, progress=None) -> Summary:
         counts = store.status_counts()
         progress.start(total=plan.n_points, done=store.n_done,
                        failed=store.n_done - counts.get("ok", 0))
+    pending.sort(key=lambda i: -_cost(plan, *plan.tasks[i]))      # the longest first
     tasks = [{"id": i, "params": {**plan.values, AMPLITUDE: plan.tasks[i][1] or math.nan}}
              for i in pending]
     ran = 0
@@ -170,6 +171,21 @@ def run(plan: ProfilePlan, executor, stop, store, progress=None) -> Summary:
     return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(),
                    complete=complete, stopped=getattr(stop, "reason", ""),
                    elapsed_s=time.monotonic() - start, ran=ran)
+
+
+def _cost(plan: ProfilePlan, name: str, amplitude) -> float:
+    """A task's expected cost, to hand out the longest first: an FI curve in ascending
+    amplitude is in ascending cost (more spikes, more CVode steps), and its last, longest
+    step would otherwise run alone at the end (BENCHMARKS.md §11). Rows stay by id."""
+    exp = plan.model.experiment(name)
+    g = exp.get
+    simulated = g("delay_ms") + g("duration_ms") + g("after_ms")
+    if exp.kind == "fi":
+        amps = [abs(a) for a in g("amplitudes_nA")] or [1.0]
+        return simulated * (1.0 + abs(amplitude) / (max(amps) or 1.0))
+    if exp.kind == "rheobase":
+        return simulated * math.log2(max((g("high_nA") - g("low_nA")) / g("tolerance_nA"), 2))
+    return simulated
 
 
 def measure_table(plan: ProfilePlan, table) -> list[dict]:
