@@ -517,6 +517,7 @@ class Impedance:
     cutoff_3db_hz: float
     q: float
     f_lowest_hz: float
+    smoothed_MOhm: np.ndarray | None = None   # |Z| as the scalars see it (stored curves)
 
 
 def _uniform_step(t):
@@ -597,27 +598,37 @@ def chirp_impedance(t, v, i, *, delay_ms, duration_ms, f_start_hz, f_end_hz, gri
     smooth = _moving_average(amplitude, int(smooth_bins))
     if np.all(np.isfinite(smooth)):
         k = int(np.argmax(smooth))
-        resonance, peak = _vertex(freqs, smooth, k, max(2, int(smooth_bins))), float(smooth[k])
+        half = max(2, int(smooth_bins))
+        resonance, peak = _vertex(freqs, smooth, k, half), float(smooth[k])
+        if k >= smooth.size - 1 - half // 2 and smooth.size > 1:
+            # |Z| still rising at the band's top: no resonance inside it (widen f_end_hz)
+            resonance = math.nan
         q = peak / float(smooth[0]) if smooth[0] > 0 else math.nan
         cutoff = math.nan
         below = np.flatnonzero(smooth[k:] < peak / math.sqrt(2))
-        if below.size:
+        if below.size and resonance == resonance:
             j = k + int(below[0])
             level = peak / math.sqrt(2)
             cutoff = float(freqs[j - 1] + (level - smooth[j - 1]) * (freqs[j] - freqs[j - 1])
                            / (smooth[j] - smooth[j - 1]))
     else:
         resonance = peak = q = cutoff = math.nan
-    imp = Impedance(freqs, amplitude, phase, resonance, peak, cutoff, q, float(freqs[0]))
+    imp = Impedance(freqs, amplitude, phase, resonance, peak, cutoff, q, float(freqs[0]),
+                    smooth)
     if grid_hz is None:
         return imp
     grid = np.asarray(grid_hz, dtype=float)
-    amp_g, phase_g = impedance_on_grid(imp, grid)
-    return Impedance(grid, amp_g, phase_g, resonance, peak, cutoff, q, float(freqs[0]))
+    amp_g, phase_g = impedance_on_grid(imp, grid, smoothed=False)
+    smooth_g = impedance_on_grid(imp, grid)[0]
+    return Impedance(grid, amp_g, phase_g, resonance, peak, cutoff, q, float(freqs[0]),
+                     smooth_g)
 
 
-def impedance_on_grid(imp: Impedance, grid_hz) -> tuple[np.ndarray, np.ndarray]:
-    """(amplitude, phase) linearly interpolated onto ``grid_hz``; NaN outside the band.
+def impedance_on_grid(imp: Impedance, grid_hz, smoothed: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(amplitude, phase) linearly interpolated onto ``grid_hz``; NaN outside the band. The
+    amplitude is the smoothed |Z| the scalars come from (so a stored curve's peak is the
+    reported resonance and peak), or the raw FFT ratio with ``smoothed=False``.
 
     The phase is unwrapped before interpolating and wrapped back to (-pi, pi].
     """
@@ -627,7 +638,9 @@ def impedance_on_grid(imp: Impedance, grid_hz) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(imp.freqs_hz, dtype=float)
     if f.size == 0:
         return np.full(grid.shape, math.nan), np.full(grid.shape, math.nan)
-    amp = np.interp(grid, f, imp.amplitude_MOhm, left=math.nan, right=math.nan)
+    source = imp.smoothed_MOhm if smoothed and imp.smoothed_MOhm is not None \
+        else imp.amplitude_MOhm
+    amp = np.interp(grid, f, source, left=math.nan, right=math.nan)
     ph = np.interp(grid, f, np.unwrap(imp.phase_rad), left=math.nan, right=math.nan)
     with np.errstate(invalid="ignore"):
         ph = np.angle(np.exp(1j * ph))

@@ -51,8 +51,13 @@ def _grid(tstop: float, dt: float) -> tuple:
 
 
 def zap_grid(exp: S.Experiment) -> tuple:
+    """The stored impedance curve's frequencies: multiples of ``grid_step_hz`` from one FFT
+    bin above the band's lowest frequency (the band's edge itself has no bin below it to
+    interpolate from) to ``f_end_hz``."""
     step = exp.get("grid_step_hz")
-    low = max(exp.get("f_start_hz"), 1000.0 / exp.get("duration_ms"), step)
+    lowest = max(exp.get("f_start_hz"), 1000.0 / exp.get("duration_ms")) \
+        + 1000.0 / exp.get("duration_ms")
+    low = step * math.ceil(lowest / step - 1e-9)
     n = int(math.floor((exp.get("f_end_hz") - low) / step + 1e-9)) + 1
     return tuple(np.round(low + step * np.arange(max(n, 0)), 9).tolist())
 
@@ -186,7 +191,7 @@ def run_zap(cell, exp, values, sim):
     amplitude, phase = PA.impedance_on_grid(imp, np.asarray(zap_grid(exp)))
     measures = {"resonance_frequency": imp.resonance_hz, "peak_impedance": imp.peak_MOhm,
                 "cutoff_frequency": imp.cutoff_3db_hz, "q_factor": imp.q}
-    measures["impedance"] = lambda f: float(np.interp(f, imp.freqs_hz, imp.amplitude_MOhm,
+    measures["impedance"] = lambda f: float(np.interp(f, imp.freqs_hz, imp.smoothed_MOhm,
                                                       left=np.nan, right=np.nan))
     return measures, {f"{exp.name}.impedance": amplitude, f"{exp.name}.phase": phase}, imp
 

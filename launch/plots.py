@@ -524,6 +524,9 @@ def _draw_impedance(plt, curves, measures):
         if np.isfinite(cutoff):
             a.axvline(cutoff, color="C1", lw=1, ls="--", gid="cutoff" if a is ax else None,
                       label=f"3-dB cut-off {cutoff:.3g} Hz" if a is ax else None)
+    if not np.isfinite(res) and np.isfinite(peak):
+        ax.text(0.02, 0.04, "no resonance inside the band (|Z| still rising at its end)",
+                transform=ax.transAxes, fontsize=7, color="C3")
     if np.isfinite(peak):
         ax.plot([res], [peak], "o", color="C3", ms=5)
         ax.axhline(peak / np.sqrt(2), color="0.6", lw=0.8, ls=":", label="peak / √2")

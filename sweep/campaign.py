@@ -8,7 +8,6 @@ resumes from the output's journal, and records every result.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,30 +105,9 @@ class _Tasks:
 
 def run(plan: SweepPlan, executor, stop, store: St.ResultStore, progress=None) -> Summary:
     """Evaluate every point not yet in the store; returns when done or when ``stop`` is set."""
-    start = time.monotonic()
-    names = plan.sweep.names
     pending = np.flatnonzero(~store.done_mask(plan.n_points))
-    if progress is not None:
-        counts = store.status_counts()
-        progress.start(total=plan.n_points, done=store.n_done,
-                       failed=store.n_done - counts.get("ok", 0))
-
-    ran = 0
-    try:
-        for batch in executor.imap_unordered(_Tasks(pending, names, plan.points)):
-            store.record(batch)
-            ran += len(batch)
-            if progress is not None:
-                progress.update(batch)
-    finally:
-        complete = store.n_done >= plan.n_points and not stop
-        store.finish(complete=complete)
-        if progress is not None:
-            progress.close()
-    return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(),
-                   complete=complete,
-                   stopped=getattr(stop, "reason", ""), elapsed_s=time.monotonic() - start,
-                   ran=ran)
+    return engine.evaluate_tasks(plan, executor, stop, store,
+                                 _Tasks(pending, plan.sweep.names, plan.points), progress)
 
 
 KIND = engine.CampaignKind(name="sweep", prepare=prepare, open_store=open_store, run=run,

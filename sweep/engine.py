@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -240,3 +241,33 @@ def open_store(plan: Plan, layout: St.Layout, points, extra_attrs: dict, restart
     return St.open_for_writing(output, layout, campaign, points, restart=restart,
                                commit_interval_s=plan.run.commit_interval_s,
                                shown_as=display_path(output))
+
+
+def evaluate_tasks(plan: Plan, executor, stop, store, tasks, progress=None,
+                   groups: Callable | None = None) -> Summary:
+    """What every kind's ``run`` does with its pending tasks: hand them to the executor,
+    record each batch, and finish the file (complete when every row is in and nothing
+    stopped; ``groups(store)`` then gives what only a finished campaign has). The kind's plan
+    has ``n_points``, its rows known up front."""
+    start = time.monotonic()
+    total = plan.n_points
+    if progress is not None:
+        counts = store.status_counts()
+        progress.start(total=total, done=store.n_done, failed=store.n_done - counts.get("ok", 0))
+    ran = 0
+    try:
+        for batch in executor.imap_unordered(tasks):
+            store.record(batch)
+            ran += len(batch)
+            if progress is not None:
+                progress.update(batch)
+    finally:
+        complete = store.n_done >= total and not stop
+        store.finish(complete=complete,
+                     groups=groups(store) if complete and groups is not None else None)
+        if progress is not None:
+            progress.close()
+    return Summary(output=plan.run.output, total=total, counts=store.status_counts(),
+                   complete=complete, stopped=getattr(stop, "reason", ""),
+                   elapsed_s=time.monotonic() - start, ran=ran)
+

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,31 +145,12 @@ def describe(plan: ProfilePlan, store=None) -> str:
 
 
 def run(plan: ProfilePlan, executor, stop, store, progress=None) -> Summary:
-    start = time.monotonic()
     pending = np.flatnonzero(~store.done_mask(plan.n_points)).tolist()
-    if progress is not None:
-        counts = store.status_counts()
-        progress.start(total=plan.n_points, done=store.n_done,
-                       failed=store.n_done - counts.get("ok", 0))
     pending.sort(key=lambda i: -_cost(plan, *plan.tasks[i]))      # the longest first
     tasks = [{"id": i, "params": {**plan.values, AMPLITUDE: plan.tasks[i][1] or math.nan}}
              for i in pending]
-    ran = 0
-    try:
-        for batch in executor.imap_unordered(tasks):
-            store.record(batch)
-            ran += len(batch)
-            if progress is not None:
-                progress.update(batch)
-    finally:
-        complete = store.n_done >= plan.n_points and not stop
-        groups = {"profile": profile_group(plan, store.table())} if complete else None
-        store.finish(complete=complete, groups=groups)
-        if progress is not None:
-            progress.close()
-    return Summary(output=plan.run.output, total=plan.n_points, counts=store.status_counts(),
-                   complete=complete, stopped=getattr(stop, "reason", ""),
-                   elapsed_s=time.monotonic() - start, ran=ran)
+    return engine.evaluate_tasks(plan, executor, stop, store, tasks, progress,
+                                 groups=lambda s: {"profile": profile_group(plan, s.table())})
 
 
 def _cost(plan: ProfilePlan, name: str, amplitude) -> float:

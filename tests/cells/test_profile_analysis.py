@@ -307,17 +307,35 @@ def test_resonant_membrane_peaks_at_its_analytic_frequency():
     assert imp.cutoff_3db_hz == pytest.approx(cutoff, abs=resolution)
 
 
+def test_a_peak_beyond_the_band_is_no_resonance():
+    """|Z| still rising at f_end (the resonance lies above the band): resonance and cut-off
+    are NaN, not the band's edge; the same system analysed over a wider band resonates."""
+    c, g, g_w, tau_w = 0.1, 0.01, 0.1, 20.0    # a fast inductive current: resonance 37 Hz
+    a = np.array([[-g / c, -g_w / c], [1 / tau_w, -1 / tau_w]])
+    t, i = chirp(f0=0.5, f1=60.0)
+    v = -70.0 + linear_response(a, np.array([1 / c, 0.0]), i)
+    narrow = pa.chirp_impedance(t, v, i, delay_ms=CHIRP_DELAY, duration_ms=CHIRP_T,
+                                f_start_hz=0.5, f_end_hz=15.0)
+    assert math.isnan(narrow.resonance_hz) and math.isnan(narrow.cutoff_3db_hz)
+    assert narrow.peak_MOhm > 0 and narrow.q > 1
+    wide = pa.chirp_impedance(t, v, i, delay_ms=CHIRP_DELAY, duration_ms=CHIRP_T,
+                              f_start_hz=0.5, f_end_hz=60.0)
+    assert wide.resonance_hz == pytest.approx(37.2, abs=1.0)
+
+
 def test_impedance_on_a_fixed_grid():
     rm, c = 100.0, 0.1
     t, i = chirp()
     v = -65.0 + linear_response(np.array([[-1 / (rm * c)]]), np.array([1 / c]), i)
     imp = pa.chirp_impedance(t, v, i, delay_ms=CHIRP_DELAY, duration_ms=CHIRP_T,
                              f_start_hz=0.5, f_end_hz=20.0)
-    amp, phase = pa.impedance_on_grid(imp, imp.freqs_hz[:5])
+    amp, phase = pa.impedance_on_grid(imp, imp.freqs_hz[:5], smoothed=False)
     assert np.array_equal(amp, imp.amplitude_MOhm[:5])
     assert np.allclose(phase, imp.phase_rad[:5], atol=1e-12)
+    smooth, _ = pa.impedance_on_grid(imp, imp.freqs_hz[:5])      # what the scalars see
+    assert np.array_equal(smooth, imp.smoothed_MOhm[:5])
     grid = np.array([0.1, 1.0, 10.0, 25.0])
-    amp, phase = pa.impedance_on_grid(imp, grid)
+    amp, phase = pa.impedance_on_grid(imp, grid, smoothed=False)
     assert np.isnan(amp[[0, 3]]).all() and np.isnan(phase[[0, 3]]).all()
     assert amp[1] == pytest.approx(abs(1 / (1 / rm + 2j * np.pi * c * 1e-3)), rel=0.01)
     on_grid = pa.chirp_impedance(t, v, i, delay_ms=CHIRP_DELAY, duration_ms=CHIRP_T,

@@ -10,6 +10,7 @@ import pytest
 from cellsweep.cells import profile_analysis as PA
 from cellsweep.cells.evaluate import current_cell, evaluate
 from cellsweep.cells.loader import load_model
+from cellsweep.cells.profile_run import zap_grid
 
 pytestmark = pytest.mark.neuron
 
@@ -86,7 +87,7 @@ def test_zap_on_an_rc_compartment_gives_the_analytic_impedance(tmp_path):
     result = evaluate(model, {}, fresh=True)
     assert result.status == "ok", result.message
     area = soma_area_cm2(current_cell())
-    grid = np.asarray(model.experiment("zap").get("grid_step_hz") * np.arange(1, 51))
+    grid = np.asarray(zap_grid(model.experiment("zap")))
     measured = np.asarray(result.curves["zap.impedance"])
     keep = (grid >= 1) & (grid <= 20)
     r_ohm, c_farad = 1.0 / (G * area), CM * 1e-6 * area
@@ -207,7 +208,8 @@ gbar = seg.ih.gbar
 freqs = np.asarray(model.experiment("zap").get("grid_step_hz") * np.arange(1, 200))
 y = (1j * 2 * np.pi * freqs * seg.cm * 1e-6 * area + seg.pas.g * area + gbar * m0 * area
      + gbar * (v0 - seg.ih.ehcn) * dm * area / (1 + 2j * np.pi * freqs * tau * 1e-3))
-grid = np.asarray([0.2 + 0.1 * k for k in range(len(result.curves["zap.impedance"]))])
+from cellsweep.cells.profile_run import zap_grid
+grid = np.asarray(zap_grid(model.experiment("zap")))
 chirp = np.asarray(result.curves["zap.impedance"], dtype=float)
 keep = (grid >= 1) & (grid <= 12)
 linear = np.interp(grid[keep], freqs, np.abs(1 / y) / 1e6)
