@@ -86,8 +86,8 @@ def step_protocol(exp: S.Experiment, amp_nA: float) -> S.Protocol:
                                              "duration_ms": g("duration_ms")}, tstop)
 
 
-def _run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> dict:
-    traces = run_protocol(cell, protocol, values, sim)
+def _run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation, stop_at_spike=None):
+    traces = run_protocol(cell, protocol, values, sim, stop_at_spike)
     for name, (t, v) in traces.items():
         bad = ~np.isfinite(v)
         if bad.any():
@@ -103,12 +103,17 @@ def _uniform(t, v, tstop: float, dt: float):
 
 
 # -- the experiments --------------------------------------------------------------------------
-def fired(cell, exp, amp_nA, values, sim) -> tuple[int, float]:
-    """Spike count and rate of one step (``spiking``, ``fi`` and ``rheobase`` all use this)."""
-    t, v = _run(cell, step_protocol(exp, amp_nA), values, sim)["soma"]
+def fired(cell, exp, amp_nA, values, sim, first_only: bool = False) -> tuple[int, float]:
+    """Spike count and rate of one step (``spiking``, ``fi`` and ``rheobase`` all use this);
+    ``first_only``: the run ends at the first spike (count 0 or 1, the rate meaningless)."""
     delay, dur = exp.get("delay_ms"), exp.get("duration_ms")
-    return PA.spike_rate(t, v, threshold_mV=exp.get("threshold_mV"), start_ms=delay,
-                         end_ms=delay + dur)
+    threshold = exp.get("threshold_mV")
+    stop = (SOMA, threshold, delay, delay + dur) if first_only else None
+    protocol = step_protocol(exp, amp_nA)
+    t, v = _run(cell, protocol, values, sim, stop)["soma"]
+    if first_only and t[-1] < protocol.tstop_ms - 1e-9:
+        return 1, math.nan                      # stopped at its first spike
+    return PA.spike_rate(t, v, threshold_mV=threshold, start_ms=delay, end_ms=delay + dur)
 
 
 def fi_point(cell, exp, amp_nA, values, sim) -> float:
@@ -167,7 +172,7 @@ def run_rheobase(cell, exp, values, sim):
     tried = []
     while not search.done:
         amp = search.next_amplitude()
-        count = fired(cell, exp, amp, values, sim)[0]
+        count = fired(cell, exp, amp, values, sim, first_only=True)[0]
         search.tell(amp, count > 0)
         tried.append((amp, count))
     low, _ = search.bracket

@@ -156,13 +156,35 @@ def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> 
     return PreparedRun(keep, t_vec, vectors)
 
 
-def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> dict:
-    """Simulate one protocol; return {recording name: (time array, value array)}."""
+def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation,
+                 stop_at_spike: tuple | None = None) -> dict:
+    """Simulate one protocol; return {recording name: (time array, value array)}.
+
+    ``stop_at_spike = (location, threshold_mV, start_ms, end_ms)``: end the run at the first
+    upward crossing of the threshold at that location within [start, end) (a NetCon; traces
+    then stop there). Whether a step fires is all a rheobase search needs, and a step that
+    fires many spikes costs many CVode steps (BENCHMARKS.md §11)."""
     h = cell.h
     prepared = prepare_run(cell, protocol, values, sim)
+    stopped = []
+    if stop_at_spike is not None:
+        location, threshold, start, end = stop_at_spike
+        seg = cell.segment(location)
+        watch = prepared.keep.add(h.NetCon(seg._ref_v, None, sec=seg.sec))
+        watch.threshold = threshold
+
+        def crossed():
+            if start <= h.t < end:
+                stopped.append(h.t)
+                h.stoprun = 1
+        watch.record(crossed)
+    h.stoprun = 0
     h.finitialize(h.v_init)
     with _captured_stderr() as captured:
         parallel_context(h).psolve(protocol.tstop_ms)
+    h.stoprun = 0
+    if stopped:
+        return prepared.traces()
     if h.t < protocol.tstop_ms * (1 - 1e-12) - 1e-9:
         # psolve returns quietly when CVode gives up; NEURON only prints why
         why = " ".join(captured.text().split())[:400]
