@@ -46,4 +46,6 @@ fi
 run model             $PY bench/engine_bench.py model --fit "$OUT/flood-b1.jsonl" "$OUT/flood-b50.jsonl"
 run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 10 --repeats 5
 run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5
+run profile-fi        $PY bench/profile_bench.py fi --repeats 3 --amplitudes 20
+run profile-rheobase  $PY bench/profile_bench.py rheobase --repeats 3
 echo "results in $OUT"
