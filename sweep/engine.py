@@ -233,6 +233,7 @@ def open_store(plan: Plan, layout: St.Layout, points, extra_attrs: dict, restart
     # where the config is, relative to the output (never an absolute path), for export-model
     config_from_output = os.path.relpath(Path(plan.config_path).resolve(),
                                          output.resolve().parent)
+    extra_attrs = {**extra_attrs, **_included_texts(plan)}
     campaign = St.Campaign(
         config_text=plan.config_text, signature=plan.signature,
         signature_data=plan.signature_data, versions=versions(extra_versions),
@@ -241,6 +242,23 @@ def open_store(plan: Plan, layout: St.Layout, points, extra_attrs: dict, restart
     return St.open_for_writing(output, layout, campaign, points, restart=restart,
                                commit_interval_s=plan.run.commit_interval_s,
                                shown_as=display_path(output))
+
+
+def _included_texts(plan: Plan) -> dict:
+    """The text of every file the config includes (``targets:``), so that the results file
+    holds everything its results came from: ``{"included_files": JSON {name: text}}``."""
+    names = plan.data.get("targets") if isinstance(plan.data, dict) else None
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names:
+        return {}
+    texts = {}
+    for name in names:
+        if isinstance(name, str):
+            try:
+                texts[name] = (Path(plan.config_path).parent / name).read_text(encoding="utf-8")
+            except OSError:
+                pass                      # load_model already refused a file it cannot read
+    return {"included_files": json.dumps(texts, sort_keys=True)} if texts else {}
 
 
 def evaluate_tasks(plan: Plan, executor, stop, store, tasks, progress=None,

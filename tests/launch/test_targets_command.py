@@ -149,3 +149,30 @@ def test_sscx_targets_are_accepted_by_validate(tmp_path, shared_data, repo):
     assert result.exit_code == 0, result.output
     assert "4 protocols: IDrest_62, IDrest_100, IDrest_150, IDrest_201" in result.output
     assert f"{len(written['features'])} features" in result.output
+
+
+@pytest.mark.neuron
+def test_a_results_file_holds_the_targets_files_it_was_run_with(tmp_path):
+    """A campaign on a config with ``targets:`` keeps those files' text beside the config's,
+    so the results file alone says what it was fitted to."""
+    import json
+    import shutil
+
+    from cellsweep.sweep.store import ResultsFile
+    from tests.helpers import DATA, run_cellsweep
+
+    (tmp_path / "tiny").mkdir()
+    shutil.copy(DATA / "tiny" / "ball_stick.swc", tmp_path / "tiny" / "ball_stick.swc")
+    shutil.copytree(DATA / "recordings" / "targets", tmp_path / "recordings" / "targets")
+    config = tmp_path / "recordings" / "sweep.yaml"
+    config.write_text((DATA / "recordings" / "with_targets.yaml").read_text() + """
+sweep:
+  design: grid
+  parameters: {gnabar_hh.somatic: {values: [0.1, 0.12]}}
+run: {progress: none}
+""")
+    out = tmp_path / "sweep.h5"
+    run_cellsweep("run", config, "-o", out, "--backend", "serial")
+    included = json.loads(ResultsFile(out).metadata()["included_files"])
+    text = (tmp_path / "recordings" / "targets" / "step_targets.yaml").read_text()
+    assert included == {"targets/step_targets.yaml": text}
