@@ -34,7 +34,8 @@ def location_report(model: S.ModelSpec) -> tuple[list, list]:
     cell = NeuronCell(model)
     try:
         empty = _empty_regions(cell)
-        return _check(cell, model, empty), _empty_region_warnings(model, empty)
+        return (_check(cell, model, empty),
+                _empty_region_warnings(model, empty) + _profile_warnings(model, empty))
     finally:
         del cell
         gc.collect()
@@ -90,7 +91,22 @@ def _check(cell, model: S.ModelSpec, empty: set = frozenset()) -> list[tuple[str
                 if mechset is None:
                     mechset = _mechanism_set(model)
                 out.append((path, _missing_variable(model, mechset, rec)))
+    for exp in model.experiments:        # profile experiments: where their current goes in
+        loc = exp.get("location")
+        if loc is not None:
+            problem = _segment_problem(cell, model, loc, empty)
+            if problem:
+                out.append((f"profile.{exp.kind}.location", problem))
     return out
+
+
+def _profile_warnings(model: S.ModelSpec, empty: set) -> list[tuple[str, str]]:
+    """A dendrite experiment on a region the morphology leaves empty measures nothing."""
+    return [(f"profile.{exp.kind}.region", f"region {exp.get('region')!r} is empty in "
+                                           f"{model.cell.morphology.name}: the dendritic "
+                                           "measures will be NaN")
+            for exp in model.experiments
+            if exp.kind == "dendrite" and exp.get("region") in empty]
 
 
 def _mechanism_set(model: S.ModelSpec):

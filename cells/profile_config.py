@@ -37,6 +37,10 @@ SETTINGS = {
                  "threshold_mV": -20.0},
 }
 COMMON = {"holding_nA": 0.0}
+# kinds whose current goes in (and voltage is recorded) at ``location``; the dendrite kind
+# always fires the soma and records along the dendrite
+LOCATED = ("passive", "spiking", "fi", "rheobase", "zap")
+SOMA = S.Location("soma")
 ARGUMENT_KEYS = {"amplitude": "amplitude_nA", "frequency": "frequency_hz",
                  "distance": "distance_um"}
 
@@ -45,10 +49,12 @@ def read_profile_section(sec: Section, region_names: set) -> dict:
     """``profile:`` -> {kind: settings dict} (complete, validated) and the kinds it names."""
     common = {k: sec.number(k, v) for k, v in COMMON.items()}
     common = {k: v for k, v in common.items() if v is not None}
+    location = _read_location(sec, SOMA, region_names)
     out = {}
     for kind in PM.KINDS:
         kind_sec = sec.section(kind)
-        out[kind] = _read_settings(kind_sec, kind, common, region_names)
+        base = {**common, "location": location} if kind in LOCATED else common
+        out[kind] = _read_settings(kind_sec, kind, base, region_names)
         kind_sec.finish()
     measures = sec.sequence("measures", None)
     chosen = []
@@ -69,6 +75,8 @@ def _read_settings(sec: Section, kind: str, base: dict, region_names: set) -> di
     """One experiment's settings: ``base`` (the profile section's) overridden by ``sec``."""
     defaults = {**SETTINGS[kind], **COMMON}
     values = {}
+    if kind in LOCATED:
+        values["location"] = _read_location(sec, base.get("location", SOMA), region_names)
     for key, default in defaults.items():
         start = base.get(key, default)
         if isinstance(default, tuple):
@@ -92,6 +100,17 @@ def _read_settings(sec: Section, kind: str, base: dict, region_names: set) -> di
     if all(value is not None for value in values.values()):
         _check_kind(sec, kind, values)
     return values
+
+
+def _read_location(sec: Section, default: S.Location, region_names: set) -> S.Location:
+    """Where the current goes in and v is recorded: 'soma', 'apic[3](0.5)' or
+    {region, distance_um} (as a protocol's locations); checked on the real cell before a run."""
+    from cellsweep.cells.stimuli_config import read_location
+
+    raw = sec.raw("location", None)
+    if raw is None:
+        return default
+    return read_location(raw, sec.key_path("location"), sec.problems, region_names) or default
 
 
 def _read_numbers(sec: Section, key: str, default) -> tuple:
@@ -189,7 +208,8 @@ def profile_feature(entry_sec: Section, section: dict, region_names: set):
         return [], None
     base = section["settings"][measure.kind]
     local = entry_sec.section("experiment")      # this feature's own settings, if any
-    allowed = sorted({**SETTINGS[measure.kind], **COMMON})
+    allowed = sorted(set(SETTINGS[measure.kind]) | set(COMMON)
+                     | ({"location"} if measure.kind in LOCATED else set()))
     for key, _ in local.items():                  # keys are the kind's settings (documented so)
         if key not in allowed:
             local.error(key, f"unknown setting of a {measure.kind} experiment; expected one of "

@@ -1,7 +1,8 @@
 """Running profile experiments on a built cell: generated protocols in, measures and curves out.
 
 Each experiment kind turns its settings into ordinary ``Protocol``s (a step, a chirp, a brief
-pulse; current injected at the soma centre, on top of ``holding_nA``) and runs them with
+pulse; current injected at ``location``, the soma centre by default, on top of ``holding_nA``,
+and v recorded there) and runs them with
 ``cells.protocols.run_protocol``, exactly as a user's own protocol runs; ``cells.profile_analysis``
 does the arithmetic. One FI amplitude is one function (``fi_point``), so that an FI curve
 inside one evaluation and a profile run's row per amplitude are the same computation, bit for
@@ -65,14 +66,15 @@ def zap_grid(exp: S.Experiment) -> tuple:
 # -- protocols --------------------------------------------------------------------------------
 def _protocol(name: str, exp: S.Experiment, stim_kind: str, nums: dict, tstop: float,
               recordings=None) -> S.Protocol:
-    stimuli = [S.Stimulus(name="stim", kind=stim_kind, location=SOMA,
+    where = exp.get("location", SOMA)
+    stimuli = [S.Stimulus(name="stim", kind=stim_kind, location=where,
                           values=tuple(sorted(nums.items())))]
     holding = exp.get("holding_nA", 0.0)
     if holding:
-        stimuli.insert(0, S.Stimulus(name="holding", kind="step", location=SOMA,
+        stimuli.insert(0, S.Stimulus(name="holding", kind="step", location=where,
                                      values=(("amp_nA", holding), ("delay_ms", 0.0),
                                              ("duration_ms", tstop))))
-    recs = recordings or (S.Recording("soma", SOMA),)
+    recs = recordings or (S.Recording("soma", where),)
     delay = nums.get("delay_ms", 0.0)
     return S.Protocol(name=f"profile.{name}", tstop_ms=tstop, stimuli=tuple(stimuli),
                       recordings=tuple(recs),
@@ -108,7 +110,7 @@ def fired(cell, exp, amp_nA, values, sim, first_only: bool = False) -> tuple[int
     ``first_only``: the run ends at the first spike (count 0 or 1, the rate meaningless)."""
     delay, dur = exp.get("delay_ms"), exp.get("duration_ms")
     threshold = exp.get("threshold_mV")
-    stop = (SOMA, threshold, delay, delay + dur) if first_only else None
+    stop = (exp.get("location", SOMA), threshold, delay, delay + dur) if first_only else None
     protocol = step_protocol(exp, amp_nA)
     t, v = _run(cell, protocol, values, sim, stop)["soma"]
     if first_only and t[-1] < protocol.tstop_ms - 1e-9:

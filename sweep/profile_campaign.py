@@ -198,7 +198,8 @@ def profile_group(plan: ProfilePlan, table) -> dict:
     rows = measure_table(plan, table)
     group = {"attrs": {"parameters": json.dumps(plan.values, sort_keys=True),
                        "experiments": json.dumps({e.name: dict(e.settings)
-                                                  for e in plan.model.experiments})},
+                                                  for e in plan.model.experiments},
+                                                 default=_location_text)},
              "measures": {"names": np.array([r["name"] for r in rows], dtype=object),
                           "values": np.array([r["value"] for r in rows]),
                           "units": np.array([r["units"] for r in rows], dtype=object),
@@ -211,6 +212,10 @@ def profile_group(plan: ProfilePlan, table) -> dict:
             group[exp.name] = {"amplitudes_nA": np.asarray(amps), "rates_Hz": np.asarray(
                 [by_name.get(PM.label("fi_curve", a, "amplitude"), math.nan) for a in amps])}
     return group
+
+
+def _location_text(value) -> str:
+    return value.label() if hasattr(value, "label") else str(value)
 
 
 def table_text(path) -> str:

@@ -292,11 +292,13 @@ VARIANTS = {
             {"profile": "bap_amplitude", "distance_um": 200, "mean": 90, "std": 20}],
         "profile": {
             "holding_nA": 0.0, "measures": ["passive", "resonance_frequency"],
+            "location": "soma",
             "output": "profile.h5",
-            "passive": {"fit_end_ms": 200},
-            "fi": {"amplitudes_nA": {"start": 0.1, "stop": 0.3, "step": 0.2}},
-            "rheobase": {"tolerance_nA": 0.002},
-            "zap": {"duration_ms": 3000},
+            "passive": {"fit_end_ms": 200, "location": "soma"},
+            "spiking": {"location": "soma"}, "zap": {"duration_ms": 3000, "location": "soma"},
+            "fi": {"amplitudes_nA": {"start": 0.1, "stop": 0.3, "step": 0.2},
+                   "location": "soma"},
+            "rheobase": {"tolerance_nA": 0.002, "location": "soma"},
             "dendrite": {"step_um": 100, "max_um": 300, "distances_um": [150]}}},
     "profile_linspace": {"profile": {"fi": {"amplitudes_nA": {"linspace": [0.1, 0.5, 3]}}}},
 }

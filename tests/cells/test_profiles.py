@@ -273,3 +273,47 @@ features:
     assert out["f"] == pytest.approx(out["f_linear"], abs=0.2)
     assert out["peak"] == pytest.approx(out["peak_linear"], rel=0.01)
     assert out["z_0"] == pytest.approx(out["z0_linear"], rel=1e-3)
+
+
+def test_passive_at_a_dendritic_site_equals_the_local_input_resistance(tmp_path):
+    """``profile.location`` moves the passive step onto the dendrite: its R in there equals
+    NEURON's Impedance at 0 Hz at the same segment (the dendrite experiment's
+    ``local_input_resistance``), on a passive cell."""
+    (tmp_path / "cell.swc").write_text(DEND_SWC)
+    path = tmp_path / "site.yaml"
+    path.write_text(f"""
+cell:
+  name: rc_site
+  morphology: cell.swc
+  insert: {{all: [pas]}}
+  fixed: {{g_pas.all: {G}, e_pas.all: -70, cm.all: {CM}, Ra.all: 100, v_init: -70}}
+simulation: {{cvode: true, atol: 1.0e-6}}
+protocols:
+  rest: {{tstop_ms: 10}}
+profile:
+  passive: {{location: {{region: basal, distance_um: 150}}}}
+  dendrite: {{region: basal, step_um: 50, max_um: 200}}
+features:
+  - {{profile: input_resistance, mean: 100, std: 10}}
+  - {{profile: local_input_resistance, distance_um: 150, mean: 100, std: 10}}
+  - {{profile: input_resistance, experiment: {{location: soma}}, mean: 100, std: 10,
+      name: soma_input_resistance}}
+""")
+    model = load_model(path)[0]
+    result = evaluate(model, {}, fresh=True)
+    assert result.status == "ok", result.message
+    local = result.features["local_input_resistance@150um"]
+    assert result.features["input_resistance"] == pytest.approx(local, rel=5e-3)
+    assert result.features["input_resistance"] > result.features["soma_input_resistance"]
+
+
+def test_a_profile_location_that_is_not_on_the_cell_is_refused(tmp_path):
+    from cellsweep.cells.errors import ConfigError
+    from cellsweep.launch.checks import check_before_run
+
+    extra = "profile:\n  zap: {location: {region: apical, distance_um: 100}}"
+    model = passive_config(tmp_path, SOMA_SWC, extra,
+                           "  - {profile: resonance_frequency, mean: 1, std: 1}")
+    with pytest.raises(ConfigError) as err:
+        check_before_run(model, print_warnings=False)
+    assert any("profile.zap.location" in p and "apical" in p for p in err.value.problems)
