@@ -390,6 +390,27 @@ def status(results):
     if info["rate_per_s"] == info["rate_per_s"]:
         click.echo(f"  rate {info['rate_per_s']:.2f} eval/s"
                    + (f", ETA {format_seconds(info['eta_s'])}" if info["pending"] else ""))
+    if info["complete"] and _kind(results) == "profile":
+        from cellsweep.sweep.profile_campaign import table_text
+
+        click.echo(table_text(results))
+
+
+def _kind(path) -> str:
+    from cellsweep.sweep.store import ResultsFile
+
+    try:
+        return ResultsFile(path).kind
+    except Exception:  # noqa: BLE001 - only for choosing what to print
+        return ""
+
+
+def _not_for_profiles(path, command: str) -> None:
+    """A profile file's rows are experiments of one parameter set, not candidates."""
+    if _kind(path) == "profile":
+        raise UsageProblem(f"{path}: a profile (one parameter set, no scores): {command} ranks "
+                           "the parameter sets of a sweep or an optimisation; the profile's "
+                           "measures are printed by cellsweep status and cellsweep profile")
 
 
 @main.command()
@@ -496,6 +517,7 @@ def best(results, count, fmt):
 
     from cellsweep.sweep.results import best as find_best
 
+    _not_for_profiles(_results_path(results), "best")
     sets = find_best(_results_path(results), count)
     if not sets:
         raise UsageProblem(f"{results}: no successful evaluation yet")
@@ -519,6 +541,7 @@ def export_model_command(results, config, rank, out_dir):
     from cellsweep.sweep.results import best as find_best
 
     path = _results_path(results)
+    _not_for_profiles(path, "export-model")
     sets = find_best(path, rank + 1)
     if len(sets) <= rank:
         raise UsageProblem(f"{path}: only {len(sets)} successful parameter set(s); "

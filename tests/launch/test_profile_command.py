@@ -148,3 +148,12 @@ def test_bad_profile_features_are_refused(config, feature, expected, tmp_path):
     bad = write_config(tmp_path / "bad.yaml", config.read_text() + f"  - {feature}\n")
     proc = run_cellsweep("validate", bad, check=False)
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
+def test_status_prints_the_table_and_best_refuses_a_profile(serial):
+    _, out, _ = serial
+    proc = run_cellsweep("status", out)
+    assert "complete" in proc.stdout and "\ninput_resistance " in proc.stdout
+    for command in ("best", "export-model"):
+        proc = run_cellsweep(command, out, check=False)
+        assert proc.returncode == 2 and "a profile (one parameter set" in proc.stderr
