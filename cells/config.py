@@ -20,6 +20,7 @@ from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
 from cellsweep.cells.profile_config import profile_feature, read_profile_section, with_points
 from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
                           did_you_mean, quote, type_name)
+from cellsweep.cells.sections_config import geometry_parameter, read_sections
 from cellsweep.cells.stimuli_config import read_protocols, read_window
 from cellsweep.cells.values import value_problem
 
@@ -100,7 +101,17 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
         sec.error("name", f"cell name {quote(name)} is a name NEURON's hoc already uses; expected "
                           "another name (it becomes a NEURON template name), e.g. "
                           f"'{name}_cell'")
-    morph = sec.string("morphology")
+    morph = sec.string("morphology", None)
+    stylised, stylised_regions = (), ()
+    if sec.has("sections") and sec.data["sections"] is not None:
+        if morph:
+            sec.error("sections", "a cell has either a morphology file or sections; expected "
+                                  "one of them")
+            morph = None
+        stylised, stylised_regions = read_sections(sec.data["sections"], sec.key_path("sections"),
+                                                   problems)
+    elif not morph:
+        sec.error("morphology", "missing required key (or sections: a stylised cell)")
     morphology = None
     if morph:
         morphology = (base_dir / morph)
@@ -138,15 +149,23 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
                   stub_length_um=axon_sec.number("stub_length_um", 60.0, gt=0),
                   nseg_frequency_um=axon_sec.number("nseg_frequency_um", 40.0, gt=0))
     axon_sec.finish()
+    if axon.replace and stylised:
+        axon_sec.error("replace", "a stylised cell has the axon its sections give it; expected "
+                                  "false (or a morphology file)")
 
     regions = _read_regions(sec.section("regions"))
+    for region in stylised_regions:
+        if any(r.name == region.name for r in regions):
+            sec.error("regions", f"region {quote(region.name)} is named both here and by "
+                                 "cell.sections; expected distinct names")
+    regions += stylised_regions
     region_names = set(S.BASE_REGIONS) | {r.name for r in regions}
     disc = _read_discretisation(sec.section("discretisation"), region_names)
     insert = _read_insert(sec.section("insert"), region_names, mechset)
     distributions = _read_distributions(sec.section("distributions"))
     cell = S.CellSpec(name=name or "cell", morphology=morphology, mechanisms_dir=mech_dir,
                       axon=axon, discretisation=disc, regions=regions, insert=insert,
-                      distributions=distributions)
+                      distributions=distributions, sections=stylised)
     return cell, mechset
 
 
@@ -267,6 +286,8 @@ def resolve_parameter(name: str, cell: S.CellSpec, mechset, protocols) -> S.Para
 def _units(param: S.Parameter, mechset) -> str:
     if param.kind in ("range", "section", "global"):
         return mechset.units_of(param.variable)
+    if param.kind == "geometry":
+        return "um"
     if param.kind == "sim":
         return SIM_UNITS.get(param.variable, "")
     if param.kind == "protocol":
@@ -305,6 +326,8 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
             return (f"stimulus {head}.{stim_name} has no number {quote(field)}; expected one of "
                     f"{', '.join(k for k, _ in stim.values)}")
         return S.Parameter(name=name, kind="protocol", variable=field, region=head, target=stim_name)
+    if head == "L" or (head == "diam" and cell.sections):
+        return geometry_parameter(name, head, rest, cell)
     variable, region = head, rest
     regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
     if region not in regions:
@@ -408,6 +431,8 @@ def _with_current_default(param: S.Parameter, cell, protocols, simulation) -> S.
 
 def _application_rank(param: S.Parameter, cell) -> int:
     """Broader regions first, so ``g_pas.apical`` overrides ``g_pas.all`` whatever the file order."""
+    if param.kind == "geometry":        # broader first here too; a section last
+        return 3 if param.target else 1 if param.region == "all" else 2
     if param.kind != "range":
         return 0
     if param.region == "all":

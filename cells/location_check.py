@@ -50,7 +50,7 @@ def _empty_region_warnings(model: S.ModelSpec, empty: set) -> list[tuple[str, st
     for p in model.parameters:
         if p.kind in ("range", "section", "nseg") and p.region in empty:
             by_region.setdefault(p.region, []).append(p.name)
-    morph = model.cell.morphology.name
+    morph = model.cell.geometry_name
     return [("cell", f"region {region!r} is empty ({_why_empty(model, region)} in {morph}); "
                      f"its parameters {', '.join(names)} have no effect")
             for region, names in sorted(by_region.items())]
@@ -103,7 +103,7 @@ def _check(cell, model: S.ModelSpec, empty: set = frozenset()) -> list[tuple[str
 def _profile_warnings(model: S.ModelSpec, empty: set) -> list[tuple[str, str]]:
     """A dendrite experiment on a region the morphology leaves empty measures nothing."""
     return [(f"profile.{exp.kind}.region", f"region {exp.get('region')!r} is empty in "
-                                           f"{model.cell.morphology.name}: the dendritic "
+                                           f"{model.cell.geometry_name}: the dendritic "
                                            "measures will be NaN")
             for exp in model.experiments
             if exp.kind == "dendrite" and exp.get("region") in empty]
@@ -136,12 +136,12 @@ def _missing_variable(model: S.ModelSpec, mechset, rec: S.Recording) -> str:
 def _segment_problem(cell, model: S.ModelSpec, loc: S.Location, empty: set = frozenset()) -> str:
     if loc.kind == "distance" and loc.region in empty:
         return (f"{loc.label()}: region {loc.region!r} is empty "
-                f"({_why_empty(model, loc.region)} in {model.cell.morphology.name})")
+                f"({_why_empty(model, loc.region)} in {model.cell.geometry_name})")
     region = _ARRAY_REGION.get(loc.section.partition("[")[0]) if loc.kind == "section" else None
     if region in empty:
         # never touch NEURON here: indexing a section array the morphology left empty aborts
         # the whole process ("section in the object was deleted")
-        return (f"{loc.section}: no such section in {model.cell.morphology.name} (region "
+        return (f"{loc.section}: no such section in {model.cell.geometry_name} (region "
                 f"{region!r} is empty: it has no {region} sections)")
     try:
         cell.segment(loc)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cellsweep.cells.errors import MorphologyError
 from cellsweep.cells.morphology_check import check_morphology, raise_for_errors
+from cellsweep.cells.sections_config import ARRAY_REGION
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,47 @@ def instantiate_morphology(h, path, icell) -> None:
         raise MorphologyError(
             f"{path}: NEURON built no soma section; expected at least one "
             f"(the file passed the checks, so this is a gap in cells.morphology_check)")
+
+
+def build_sections(h, sections, icell) -> None:
+    """Create a stylised cell's sections (``S.StylisedSection``) in ``icell``.
+
+    L, diam and nseg are set directly and no 3-D points are made: ``h.define_shape()`` (or
+    pt3d) would give the sections float32 points from which NEURON then recomputes L and diam
+    (12.6157 becomes 12.61569977). Each child's 0 end connects to its parent at ``parent_x``.
+    """
+    counts: dict = {}
+    for s in sections:
+        counts[s.array] = counts.get(s.array, 0) + 1
+    for array, n in counts.items():
+        h.execute(f"create {array}[{n}]", icell)
+    for s in sections:
+        sec = stylised_section(icell, s.name)
+        sec.L = s.L
+        sec.nseg = s.nseg or 1
+        set_diam(sec, s.diam)
+        icell.all.append(sec=sec)
+        getattr(icell, ARRAY_REGION[s.array]).append(sec=sec)
+    for s in sections:
+        if s.parent:
+            stylised_section(icell, s.name).connect(
+                stylised_section(icell, s.parent)(s.parent_x), 0.0)
+
+
+def stylised_section(icell, name: str):
+    """The section ``soma[0]``, ``dend[3]``, ... of ``icell``."""
+    array, _, index = name.partition("[")
+    return getattr(icell, array)[int(index.rstrip("]"))]
+
+
+def set_diam(sec, diam: tuple) -> None:
+    """One diameter for the whole section, or a linear taper (d0, d1) by segment centre."""
+    if len(diam) == 1:
+        sec.diam = diam[0]
+        return
+    d0, d1 = diam
+    for seg in sec:
+        seg.diam = d0 + (d1 - d0) * seg.x
 
 
 def set_nseg(icell, frequency_um: float = 40.0) -> None:

@@ -84,7 +84,13 @@ class NeuronCell:
         if cell.mechanisms_dir is not None:
             mechanisms.load(cell.mechanisms_dir)
         self.icell = morphology.new_cell(h, cell.name)
-        morphology.instantiate_morphology(h, cell.morphology, self.icell)
+        if cell.sections:
+            morphology.build_sections(h, cell.sections, self.icell)
+        else:
+            morphology.instantiate_morphology(h, cell.morphology, self.icell)
+        self._stylised = [(s, morphology.stylised_section(self.icell, s.name))
+                          for s in cell.sections]
+        self._geometry_key = None
         if cell.axon.replace:
             # BluePyOpt sets nseg before replacing the axon, and the stub's diameters are read
             # at x=0.5, which depends on nseg (C060114A7: 1.38 vs 1.50 um without this)
@@ -97,6 +103,10 @@ class NeuronCell:
         self._distances_cache: dict = {}
         self.regions = {name: secs for name, secs in self.base.items()}
         for region in cell.regions:
+            if region.sections:
+                self.regions[region.name] = [morphology.stylised_section(self.icell, name)
+                                             for name in region.sections]
+                continue
             self.regions[region.name] = [
                 sec for sec in self.base[region.within]
                 if region.min_distance_um <= self.distance(sec(0.5)) < region.max_distance_um]
@@ -123,7 +133,8 @@ class NeuronCell:
         key = (region_name, distance_kind)
         if key not in self._distances_cache:
             custom = self.model.cell.region(region_name)
-            secs = self.base[custom.within] if custom else self.base[region_name]
+            secs = (self.regions[region_name] if custom and custom.sections
+                    else self.base[custom.within] if custom else self.base[region_name])
             segs = [seg for sec in secs for seg in sec]
             if distance_kind == "euclidean":
                 dist = np.array([self._euclidean(seg) for seg in segs])
@@ -160,10 +171,38 @@ class NeuronCell:
                     and self.model.cell.region(p.region) is None:
                 for sec in self.regions[p.region]:
                     sec.cm = values[p.name]
+        self._set_geometry(values)
         self._discretise(values)
+        for spec, sec in self._stylised:     # a taper is per segment: after nseg is known
+            if len(self._geometry_key[spec.name][1]) == 2:
+                morphology.set_diam(sec, self._geometry_key[spec.name][1])
         for p in params:
             if p.kind == "range":
                 self._set_range(p, values[p.name])
+
+    def _set_geometry(self, values: dict) -> None:
+        """L and diam of a stylised cell's sections: as built, then the ``L.<...>`` and
+        ``diam.<...>`` parameters (broader first); a taper counts as its mean diameter until
+        the discretisation is done, so that the d_lambda rule sees the same diam every time."""
+        if not self._stylised:
+            return
+        geometry = {spec.name: [spec.L, spec.diam] for spec, _ in self._stylised}
+        names = {sec: spec.name for spec, sec in self._stylised}
+        for p in self.model.parameters:
+            if p.kind != "geometry":
+                continue
+            targets = [p.target] if p.target else [names[sec] for sec in self.regions[p.region]]
+            for name in targets:
+                geometry[name][0 if p.variable == "L" else 1] = (
+                    values[p.name] if p.variable == "L" else (values[p.name],))
+        key = {name: (length, tuple(diam)) for name, (length, diam) in geometry.items()}
+        for spec, sec in self._stylised:
+            length, diam = key[spec.name]
+            sec.L = length
+            sec.diam = sum(diam) / len(diam)
+        if key != self._geometry_key:
+            self._distances_cache.clear()
+        self._geometry_key = key
 
     def _set_range(self, p: S.Parameter, value: float) -> None:
         custom = self.model.cell.region(p.region) is not None
@@ -192,20 +231,26 @@ class NeuronCell:
                     overrides[p.region] = int(round(values[p.name]))
                 else:
                     settings[p.variable] = values[p.name]
+        geometry = tuple(sorted((self._geometry_key or {}).items()))
         if disc.rule == "d_lambda":
             key = ("d_lambda", tuple(sorted(settings.items())), tuple(sorted(overrides.items())),
-                   tuple((sec.Ra, sec(0.5).cm) for sec in self.base["all"]))
+                   tuple((sec.Ra, sec(0.5).cm) for sec in self.base["all"]), geometry)
         else:
-            key = (disc.rule, tuple(sorted(settings.items())), tuple(sorted(overrides.items())))
+            key = (disc.rule, tuple(sorted(settings.items())), tuple(sorted(overrides.items())),
+                   geometry)
         if key == self._nseg_key:
             return
         wanted = {}
         for sec in self.base["all"]:
             if disc.rule == "d_lambda":
-                wanted[sec] = _d_lambda_nseg(sec, self._geometry[sec], settings["frequency_hz"],
+                geometry = (sec.L, None) if self._stylised else self._geometry[sec]
+                wanted[sec] = _d_lambda_nseg(sec, geometry, settings["frequency_hz"],
                                              settings["d_lambda"])
             elif disc.rule == "length":
                 wanted[sec] = 1 + 2 * int(sec.L / settings["length_um"])
+        for spec, sec in self._stylised:     # a section's own nseg, under the region overrides
+            if spec.nseg is not None:
+                wanted[sec] = spec.nseg
         for region, n in overrides.items():
             for sec in self.regions[region]:
                 wanted[sec] = n
@@ -236,7 +281,7 @@ class NeuronCell:
                 _ = sec.L
             except (IndexError, RuntimeError, ValueError):
                 raise SimulationError(f"location {loc.section}: no such section in "
-                                      f"{self.model.cell.morphology.name}"
+                                      f"{self.model.cell.geometry_name}"
                                       + (f" ({count} soma sections)" if count else "")) from None
             return sec(loc.x)
         return self._segment_at_distance(loc)

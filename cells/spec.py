@@ -20,12 +20,14 @@ GLOBAL_DEFAULTS = {"celsius": 6.3, "v_init": -65.0}   # NEURON's own defaults
 
 @dataclass(frozen=True)
 class Region:
-    """Segments of a base region whose path distance from the soma centre lies in a range."""
+    """Segments of a base region whose path distance from the soma centre lies in a range, or
+    (``sections`` given: a stylised cell's named region) those sections of it."""
 
     name: str
     within: str
     min_distance_um: float = 0.0
     max_distance_um: float = float("inf")
+    sections: tuple = ()         # ("dend[0]", ...) for a region named in cell.sections
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,24 @@ class Discretisation:
 
 
 @dataclass(frozen=True)
+class StylisedSection:
+    """One section of a stylised cell (``cell.sections``), built from L and diam as given: no
+    3-D points, so no float32 round trip (``cells.sections_config``)."""
+
+    name: str                    # soma[0], dend[3]: an entry of the template's section arrays
+    L: float
+    diam: tuple                  # (d,) uniform, or (d0, d1): linear taper from the 0 to the 1 end
+    parent: str = ""             # a section name; "" for the root, soma[0]
+    parent_x: float = 1.0        # where on the parent the section's 0 end attaches
+    region: str = ""             # a named region of cell.sections ("": its array's base region)
+    nseg: int | None = None      # None: the discretisation rule decides
+
+    @property
+    def array(self) -> str:
+        return self.name.partition("[")[0]
+
+
+@dataclass(frozen=True)
 class Axon:
     replace: bool = False
     stub_length_um: float = 60.0
@@ -97,13 +117,22 @@ class Simulation:
 @dataclass(frozen=True)
 class CellSpec:
     name: str
-    morphology: Path
+    morphology: Path | None      # None for a stylised cell (``sections``)
     mechanisms_dir: Path | None
     axon: Axon = field(default_factory=Axon)
     discretisation: Discretisation = field(default_factory=Discretisation)
     regions: tuple = ()          # (Region, ...) custom regions
     insert: tuple = ()           # ((region, (mechanism, ...)), ...)
     distributions: tuple = ()    # (Distribution, ...)
+    sections: tuple = ()         # (StylisedSection, ...) instead of a morphology file
+
+    @property
+    def geometry_name(self) -> str:
+        """Where the sections come from, for messages: the morphology file or cell.sections."""
+        return self.morphology.name if self.morphology is not None else "cell.sections"
+
+    def stylised(self, name: str) -> StylisedSection | None:
+        return next((s for s in self.sections if s.name == name), None)
 
     def distribution(self, name: str) -> Distribution | None:
         return next((d for d in self.distributions if d.name == name), None)

@@ -47,6 +47,8 @@ def value_problem(param: S.Parameter, value) -> str:
                 return f"expected a whole number of segments from 1 to {MAX_NSEG}, found {value:g}"
             return ""
         return _below(value, _NSEG.get(var))
+    if kind == "geometry":
+        return _below(value, (0.0, False))
     if kind in ("section", "range") and var in _SECTION:
         return _below(value, _SECTION[var])
     if kind in ("range", "global") and _is_concentration(var):

@@ -125,7 +125,7 @@ def validate(config, output):
     check_before_run(model)
     free = model.free_parameters
     click.echo(f"{model.source}: valid")
-    click.echo(f"  cell {model.cell.name}: morphology {model.cell.morphology.name}, "
+    click.echo(f"  cell {model.cell.name}: morphology {model.cell.geometry_name}, "
                f"{len(model.parameters)} parameters ({len(free)} free)")
     for line in morphology_summary(model):
         click.echo(f"  {line}")
@@ -141,6 +141,11 @@ def morphology_summary(model) -> list[str]:
     """What the morphology becomes in NEURON (soma convention, attachments, warnings)."""
     from cellsweep.cells.morphology_check import check_morphology, topology_report
 
+    if model.cell.morphology is None:
+        sections = model.cell.sections
+        return [f"{len(sections)} stylised sections (exact L and diam): "
+                + ", ".join(f"{s.name} L {s.L:g} um" for s in sections[:6])
+                + (", ..." if len(sections) > 6 else "")]
     warnings = [f"warning: {issue}" for issue in check_morphology(model.cell.morphology)
                 if issue.severity != "error"]
     return topology_report(model.cell.morphology) + warnings
@@ -247,7 +252,7 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
     from cellsweep.cells.evaluate import evaluate as run_one
 
     result = run_one(model, overrides, traces=not no_plot)
-    click.echo(f"morphology {model.cell.morphology.name}:")
+    click.echo(f"morphology {model.cell.geometry_name}:")
     for line in morphology_summary(model):
         click.echo(f"  {line}")
     click.echo(format_evaluation(model, result))

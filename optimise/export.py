@@ -73,7 +73,7 @@ def model_data(model: S.ModelSpec, values: dict, given=()) -> dict:
     return {
         "format": FORMAT,
         "model": {"name": model.cell.name, "config": Path(model.source).name,
-                  "morphology": Path(model.cell.morphology).name},
+                  "morphology": model.cell.geometry_name},
         "versions": _versions(),
         "parameters": {name: values[name] for name in values},
         "free_parameters": [p.name for p in model.free_parameters],

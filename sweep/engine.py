@@ -181,7 +181,9 @@ def campaign_signature(data: dict, model) -> tuple[str, dict]:
     for key in RUN_ONLY:
         run.pop(key, None)
     canonical["run"] = run
-    inputs = {"morphology": hashlib.sha256(model.cell.morphology.read_bytes()).hexdigest()}
+    inputs = {}
+    if model.cell.morphology is not None:    # a stylised cell's sections are in ``data``
+        inputs["morphology"] = hashlib.sha256(model.cell.morphology.read_bytes()).hexdigest()
     if model.cell.mechanisms_dir is not None:
         inputs["mechanisms"] = content_hash(model.cell.mechanisms_dir)
     canonical["inputs"] = inputs

@@ -266,6 +266,16 @@ POINTS_CSV = "gbar_na_t.somatic,every_kind.pulse.amp_nA\n0.05,0.2\n0.1,0.4\n"
 
 # the sweep/optimise/run variants, each replacing those sections of EVERYTHING
 VARIANTS = {
+    "stylised": {"cell": {
+        "name": "stylised", "mechanisms_dir": "../../mechanisms/example",
+        "sections": [
+            {"name": "soma", "L": 12.6157, "diam": 12.6157},
+            {"name": "dend", "L": 50, "diam": [2, 1], "count": 3, "chain": True,
+             "parent": "soma(0)", "region": "trunk", "nseg": 3},
+            {"name": "apic", "L": 300, "diam": 1}],
+        "insert": {"all": ["pas"], "somatic": ["na_t", "k_dr", "k_m"]},
+        "fixed": {"L.trunk": 60, "diam.apic[0]": 1.5},
+        "free": {"L.apical": {"low": 100, "high": 600}}}},
     "zip": {"sweep": {"design": "zip", "parameters": {
         "every_kind.pulse.amp_nA": {"values": [0.2, 0.4]},
         "gbar_k_m.somatic": {"linspace": [0.0, 0.01, 2]}}}},

@@ -26,14 +26,15 @@ DEND_SWC = SOMA_SWC + """4 3 0 10 0 1 1
 """
 
 
-def passive_config(tmp_path, swc: str, extra: str = "", features: str = "") -> object:
+def passive_config(tmp_path, swc: str, extra: str = "", features: str = "",
+                   discretisation: str = "{rule: none}") -> object:
     (tmp_path / "cell.swc").write_text(swc)
     path = tmp_path / "passive.yaml"
     path.write_text(f"""
 cell:
   name: rc
   morphology: cell.swc
-  discretisation: {{rule: none}}
+  discretisation: {discretisation}
   insert: {{all: [pas]}}
   fixed: {{g_pas.all: {G}, e_pas.all: -70, cm.all: {CM}, Ra.all: 100, v_init: -70}}
 simulation: {{cvode: true, atol: 1.0e-6}}
@@ -279,27 +280,13 @@ def test_passive_at_a_dendritic_site_equals_the_local_input_resistance(tmp_path)
     """``profile.location`` moves the passive step onto the dendrite: its R in there equals
     NEURON's Impedance at 0 Hz at the same segment (the dendrite experiment's
     ``local_input_resistance``), on a passive cell."""
-    (tmp_path / "cell.swc").write_text(DEND_SWC)
-    path = tmp_path / "site.yaml"
-    path.write_text(f"""
-cell:
-  name: rc_site
-  morphology: cell.swc
-  insert: {{all: [pas]}}
-  fixed: {{g_pas.all: {G}, e_pas.all: -70, cm.all: {CM}, Ra.all: 100, v_init: -70}}
-simulation: {{cvode: true, atol: 1.0e-6}}
-protocols:
-  rest: {{tstop_ms: 10}}
-profile:
-  passive: {{location: {{region: basal, distance_um: 150}}}}
-  dendrite: {{region: basal, step_um: 50, max_um: 200}}
-features:
-  - {{profile: input_resistance, mean: 100, std: 10}}
-  - {{profile: local_input_resistance, distance_um: 150, mean: 100, std: 10}}
-  - {{profile: input_resistance, experiment: {{location: soma}}, mean: 100, std: 10,
-      name: soma_input_resistance}}
-""")
-    model = load_model(path)[0]
+    extra = ("profile:\n  passive: {location: {region: basal, distance_um: 150}}\n"
+             "  dendrite: {region: basal, step_um: 50, max_um: 200}")
+    model = passive_config(tmp_path, DEND_SWC, extra, """\
+  - {profile: input_resistance, mean: 100, std: 10}
+  - {profile: local_input_resistance, distance_um: 150, mean: 100, std: 10}
+  - {profile: input_resistance, experiment: {location: soma}, mean: 100, std: 10,
+     name: soma_input_resistance}""", discretisation="{rule: length, length_um: 10}")
     result = evaluate(model, {}, fresh=True)
     assert result.status == "ok", result.message
     local = result.features["local_input_resistance@150um"]

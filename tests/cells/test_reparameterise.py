@@ -130,3 +130,45 @@ def test_memory_stays_flat_over_thousands_of_evaluations(repo):
     gc.collect()
     grown_mb = (psutil.Process().memory_info().rss - before) / 2**20
     assert grown_mb < 10, f"RSS grew {grown_mb:.1f} MB over 2000 evaluations"
+
+
+def _stylised_with_free_geometry(repo):
+    """The ball-and-stick tutorial with a tapered apical dendrite and free L and diam."""
+    src = repo / "configs" / "tutorials"
+    data = yaml.safe_load((src / "ball_and_stick.yaml").read_text())
+    data.pop("convergence", None)
+    data.pop("run", None)
+    data["cell"]["sections"].append({"name": "apic", "L": 300, "diam": [3, 1]})
+    data["cell"]["insert"]["apical"] = ["pas"]
+    data["cell"]["fixed"].update({"g_pas.apical": 0.0005, "e_pas.apical": -65})
+    data["cell"]["free"] = {"L.basal": {"low": 20, "high": 2000},
+                            "diam.apical": {"low": 0.5, "high": 5},
+                            "L.apic[0]": {"low": 50, "high": 1500}}
+    data["protocols"]["pulse"]["recordings"]["apic"] = "apic[0](0.7)"
+    return model_from_dict(data, source="bs.yaml", base_dir=src)
+
+
+def test_length_sweep_a_b_a_equals_fresh_builds_and_a_new_process(repo):
+    model = _stylised_with_free_geometry(repo)
+    a = {"L.basal": 200.0, "diam.apical": 2.0, "L.apic[0]": 300.0}
+    b = {"L.basal": 1700.0, "diam.apical": 0.7, "L.apic[0]": 1200.0}
+    drop_cells()
+    sequence = [evaluate(model, p, traces=True) for p in (a, b, a)]
+    assert sequence[0].nseg != sequence[1].nseg, "the sweep must change the discretisation"
+    _assert_same(sequence[0], sequence[2])
+    for params, reused in zip((a, b), sequence):
+        _assert_same(reused, evaluate(model, params, traces=True, fresh=True))
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "from pathlib import Path\n"
+        "from tests.cells.test_reparameterise import _stylised_with_free_geometry\n"
+        "from cellsweep.cells.evaluate import evaluate\n"
+        "r = evaluate(_stylised_with_free_geometry(Path(%r)), json.loads(sys.argv[1]),"
+        " traces=True)\n"
+        "print(json.dumps({k: v.tolist() for k, (t, v) in r.traces['pulse'].items()}))\n"
+    ) % (str(repo), str(repo))
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(a)],
+                          capture_output=True, text=True, check=True)
+    there = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert there == {k: v.tolist() for k, (t, v) in sequence[2].traces["pulse"].items()}
