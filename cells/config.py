@@ -25,7 +25,7 @@ from cellsweep.cells.stimuli_config import read_protocols, read_window
 from cellsweep.cells.values import value_problem
 
 TOP_LEVEL = ("cell", "protocols", "features", "scoring", "simulation", "sweep", "optimise", "run",
-             "profile", "targets")
+             "profile", "targets", "rxd", "convergence")
 DISTRIBUTION_KEYS = {
     "uniform": {},
     "linear": {"intercept": 1.0, "slope_per_um": None},
@@ -63,17 +63,18 @@ def model_from_dict(data: dict, source: str, base_dir: Path,
     cell, mechset = _read_cell(cell_sec, base_dir, problems)
     simulation = _read_simulation(top.section("simulation"))
     protocols = read_protocols(top.section("protocols", required=True), base_dir, cell, mechset)
+    rxd, protocols = _read_rxd(top, cell, protocols, problems)
     region_names = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
     profile = read_profile_section(top.section("profile"), region_names)
     features, experiments = _read_features(top, protocols, problems, profile, region_names)
     scoring = _read_scoring(top.section("scoring"))
     parameters = _read_parameters(cell_sec, cell, mechset, protocols, problems, extra_parameters,
-                                  simulation)
+                                  simulation, rxd)
     cell_sec.finish()
     problems.raise_if_any()
     return S.ModelSpec(source=source, cell=cell, parameters=parameters, protocols=protocols,
                        features=features, simulation=simulation, scoring=scoring,
-                       experiments=experiments)
+                       experiments=experiments, rxd=rxd)
 
 
 # -- cell --------------------------------------------------------------------------------------
@@ -376,8 +377,31 @@ def _inserted_over(owner: str, region: str, cell, mechset) -> bool:
     return False
 
 
+def _read_rxd(top: Section, cell, protocols, problems):
+    """The ``rxd:`` section, and the protocols with their rxd recordings' regions filled in."""
+    from cellsweep.cells import rxd_config
+
+    region_names = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
+    rxd = rxd_config.read_rxd(top.section("rxd"), region_names)
+    protocols = tuple(dataclasses.replace(p, recordings=tuple(
+        rxd_config.recording_region(r, rxd) if r.species else r for r in p.recordings))
+        for p in protocols)
+    for path, message in rxd_config.recording_problems(protocols, rxd):
+        problems.add(path, message)
+    return rxd, protocols
+
+
+def _resolve_any(name: str, cell, mechset, protocols, rxd):
+    """``rxd.*`` names in the rxd section, every other name by ``resolve_parameter``."""
+    if name.startswith("rxd."):
+        from cellsweep.cells.rxd_config import resolve
+
+        return resolve(name, rxd)
+    return resolve_parameter(name, cell, mechset, protocols)
+
+
 def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra,
-                     simulation) -> tuple:
+                     simulation, rxd=None) -> tuple:
     params = []
     seen = set()
     for group in ("fixed", "free"):
@@ -387,7 +411,7 @@ def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra,
             if not isinstance(name, str):
                 problems.add(path, f"expected a parameter name, found {quote(name)}")
                 continue
-            resolved = resolve_parameter(name, cell, mechset, protocols)
+            resolved = _resolve_any(name, cell, mechset, protocols, rxd)
             if isinstance(resolved, str):
                 problems.add(path, resolved)
                 continue
@@ -402,7 +426,7 @@ def _read_parameters(sec: Section, cell, mechset, protocols, problems, extra,
     for name, where in paths.items():
         if name in seen:
             continue
-        resolved = resolve_parameter(name, cell, mechset, protocols)
+        resolved = _resolve_any(name, cell, mechset, protocols, rxd)
         if isinstance(resolved, str):
             problems.add(where, resolved)
             continue
@@ -426,6 +450,8 @@ def _with_current_default(param: S.Parameter, cell, protocols, simulation) -> S.
         value = float(getattr(cell.discretisation, param.variable))
     elif param.kind == "global" and param.variable in S.GLOBAL_DEFAULTS:
         value = S.GLOBAL_DEFAULTS[param.variable]
+    elif param.kind == "rxd":
+        value = param.value
     return replace(param, value=value)
 
 
@@ -556,6 +582,13 @@ def _read_features(top: Section, protocols, problems, profile: dict, region_name
             if exp is not None:
                 experiments.setdefault(exp.name, exp)
                 out.extend(measured)
+            continue
+        if isinstance(entry, dict) and "trace" in entry:
+            from cellsweep.cells.trace_features import read_trace_feature
+
+            feature = read_trace_feature(f, protocols, names)
+            if feature is not None:
+                out.append(feature)
             continue
         proto_name = f.string("protocol")
         protocol = next((p for p in protocols if p.name == proto_name), None)

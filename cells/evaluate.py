@@ -21,6 +21,7 @@ import numpy as np
 
 from cellsweep.cells import features as F
 from cellsweep.cells import spec as S
+from cellsweep.cells import trace_features
 from cellsweep.cells.neuron_cell import NeuronCell
 from cellsweep.cells.errors import TraceNotFinite
 from cellsweep.cells.protocols import run_protocol
@@ -137,8 +138,7 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         result.nseg = cell.nseg_by_region()
         timings["parameters"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        responses = {p.name: run_protocol(cell, p, values, model.simulation)
-                     for p in model.protocols}
+        responses = _simulate(cell, model, values)
         timings["simulate"] = time.perf_counter() - mark
         if traces:
             result.traces = responses
@@ -148,6 +148,7 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         else:
             mark = time.perf_counter()
             raw = F.compute(worker.groups, responses)
+            raw.update(trace_features.compute(model.features, responses))
             timings["features"] = time.perf_counter() - mark
             if model.experiments:
                 from cellsweep.cells.profile_run import run_experiments
@@ -175,6 +176,23 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     timings["overhead"] = timings["total"] - sum(timings[k] for k in
                                                  ("build", "parameters", "simulate", "features"))
     return result
+
+
+def _simulate(cell, model: S.ModelSpec, values: dict) -> dict:
+    """Every protocol's traces; an rxd model's objects are built with this evaluation's
+    numbers first and removed after (``cells.rxd_model`` says why)."""
+    rxd = None
+    if model.rxd is not None:
+        from cellsweep.cells.rxd_config import with_values
+        from cellsweep.cells.rxd_model import RxdModel
+
+        rxd = RxdModel(cell, with_values(model.rxd, model.parameters, values))
+    try:
+        return {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
+                for p in model.protocols}
+    finally:
+        if rxd is not None:
+            rxd.close()
 
 
 class _NotFinite(ValueError):

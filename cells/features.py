@@ -50,8 +50,8 @@ def feature_groups(features) -> dict:
     """Group features that can be computed by one eFEL call (same trace, window, settings)."""
     groups: dict = {}
     for f in features:
-        if f.profile:                 # a profile measure: cells.profile_run computes it
-            continue
+        if f.profile or f.trace:      # profile measure (cells.profile_run), trace measure
+            continue                  # (cells.trace_features)
         key = (f.protocol, f.recording, f.window_ms, f.settings, f.stimulus_current_nA)
         groups.setdefault(key, []).append(f)
     return groups

@@ -34,7 +34,9 @@ def location_report(model: S.ModelSpec) -> tuple[list, list]:
     cell = NeuronCell(model)
     try:
         empty = _empty_regions(cell)
-        return (_check(cell, model, empty),
+        from cellsweep.cells.rxd_check import rxd_problems
+
+        return (_check(cell, model, empty) + rxd_problems(cell, model),
                 _empty_region_warnings(model, empty) + _profile_warnings(model, empty))
     finally:
         del cell
@@ -80,9 +82,13 @@ def _check(cell, model: S.ModelSpec, empty: set = frozenset()) -> list[tuple[str
                     out.append((path, problem))
         for rec in protocol.recordings:
             path = f"{base}.recordings.{rec.name}"
+            if rec.species and (rec.statistic or rec.point_um):
+                continue                 # no cell location (cells.rxd_check checks points)
             problem = _segment_problem(cell, model, rec.location, empty)
             if problem:
                 out.append((path, problem))
+                continue
+            if rec.species:
                 continue
             seg = cell.segment(rec.location)
             try:

@@ -128,11 +128,41 @@ class PreparedRun:
 
     def traces(self) -> dict:
         t = self.t_vec.as_numpy().copy()
-        return {name: (t, vec.as_numpy().copy()) for name, vec in self.vectors.items()}
+        return {name: (t, vec.values() if isinstance(vec, _RegionStatistic)
+                       else vec.as_numpy().copy()) for name, vec in self.vectors.items()}
 
 
-def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> PreparedRun:
-    """Everything of a protocol run before ``finitialize``: stimuli, recordings, integrator."""
+class _RegionStatistic:
+    """Every node of an rxd region recorded; their mean or maximum per sample after the run."""
+
+    def __init__(self, kind: str, vectors: list, volumes):
+        self.kind, self.vectors, self.volumes = kind, vectors, np.asarray(volumes, dtype=float)
+
+    def values(self):
+        from cellsweep.cells.rxd_model import statistic
+
+        traces = np.array([v.as_numpy() for v in self.vectors])
+        return statistic(self.kind, traces, self.volumes)
+
+
+def _record_rxd(h, cell, rxd, protocol: S.Protocol, rec: S.Recording, keep: _Stimuli):
+    """A Vector of an rxd concentration, or a region statistic's Vectors."""
+    if rxd is None:
+        raise SimulationError(f"recording {protocol.name}.{rec.name}: the model has no rxd "
+                              "section")
+    nodes = rxd.nodes(rec, cell)
+    vectors = [keep.add(h.Vector()) for _ in nodes]
+    for vec, node in zip(vectors, nodes):
+        vec.record(node._ref_concentration)
+    if rec.statistic:
+        return _RegionStatistic(rec.statistic, vectors, [n.volume for n in nodes])
+    return vectors[0]
+
+
+def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation,
+                rxd=None) -> PreparedRun:
+    """Everything of a protocol run before ``finitialize``: stimuli, recordings, integrator
+    (``rxd``: the evaluation's ``cells.rxd_model.RxdModel``, for concentration recordings)."""
     h = cell.h
     keep = _Stimuli()
     nums = protocol_values(protocol, values)
@@ -142,6 +172,9 @@ def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> 
     t_vec.record(h._ref_t)
     vectors = {}
     for rec in protocol.recordings:
+        if rec.species:
+            vectors[rec.name] = _record_rxd(h, cell, rxd, protocol, rec, keep)
+            continue
         seg = cell.segment(rec.location)
         try:
             ref = getattr(seg, f"_ref_{rec.variable}")
@@ -157,7 +190,7 @@ def prepare_run(cell, protocol: S.Protocol, values: dict, sim: S.Simulation) -> 
 
 
 def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation,
-                 stop_at_spike: tuple | None = None) -> dict:
+                 stop_at_spike: tuple | None = None, rxd=None) -> dict:
     """Simulate one protocol; return {recording name: (time array, value array)}.
 
     ``stop_at_spike = (location, threshold_mV, start_ms, end_ms)``: end the run at the first
@@ -165,7 +198,7 @@ def run_protocol(cell, protocol: S.Protocol, values: dict, sim: S.Simulation,
     then stop there). Whether a step fires is all a rheobase search needs, and a step that
     fires many spikes costs many CVode steps (BENCHMARKS.md §11)."""
     h = cell.h
-    prepared = prepare_run(cell, protocol, values, sim)
+    prepared = prepare_run(cell, protocol, values, sim, rxd)
     stopped = []
     if stop_at_spike is not None:
         location, threshold, start, end = stop_at_spike

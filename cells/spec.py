@@ -56,7 +56,7 @@ class Parameter:
     """One named parameter: where it goes (``kind``) and its value or bounds."""
 
     name: str                    # the key users write: gbar_na_t.somatic, celsius, step.stim.amp_nA
-    kind: str                    # range | section | global | sim | nseg | protocol
+    kind: str                    # range | section | global | sim | nseg | protocol | rxd
     variable: str                # gbar_na_t, Ra, celsius, cvode, d_lambda, amp_nA
     region: str = ""             # region for range/section/nseg; protocol name for protocol
     target: str = ""             # stimulus name for protocol parameters
@@ -177,9 +177,16 @@ class Stimulus:
 
 @dataclass(frozen=True)
 class Recording:
+    """A NEURON range variable at a location, or (``species`` set) an rxd concentration: at a
+    location, at the voxel nearest ``point_um``, or a region's ``statistic`` (mean | max)."""
+
     name: str
     location: Location
     variable: str = "v"
+    species: str = ""            # an rxd species (then ``variable`` is "concentration")
+    rxd_region: str = ""         # the rxd region (or the extracellular space's name)
+    point_um: tuple = ()         # (x, y, z) of an extracellular voxel
+    statistic: str = ""          # "" (at the location or point) | mean | max
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,7 @@ class Feature:
     experiment: str = ""         # the Experiment's name
     at: float | None = None      # the measure's argument: an FI amplitude (nA), a distance (µm)
     units: str = ""
+    trace: str = ""              # a cells.trace_features measure of the recording (efel "")
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,7 @@ class ModelSpec:
     simulation: Simulation = field(default_factory=Simulation)
     scoring: Scoring = field(default_factory=Scoring)
     experiments: tuple = ()      # (Experiment, ...) the profile features need
+    rxd: "RxdSpec | None" = None  # reaction-diffusion (cells.rxd_config), built per evaluation
 
     def experiment(self, name: str) -> Experiment | None:
         return next((e for e in self.experiments if e.name == name), None)
@@ -265,3 +274,76 @@ class ModelSpec:
     def default_values(self) -> dict:
         """The full parameter mapping of this model with nothing overridden."""
         return {p.name: p.value for p in self.parameters}
+
+
+# -- reaction-diffusion (cells.rxd_config reads them; cells.rxd_model builds them) -------------
+@dataclass(frozen=True)
+class RxdRegion:
+    """An ``rxd.Region`` on the sections of a cell region."""
+
+    name: str
+    cell_region: str             # all, somatic, ... or a custom region of cell.regions
+    nrn_region: str = "i"        # i | o | "" (none: concentrations NEURON's ions never see)
+    geometry: str = "inside"     # inside | membrane | fractional_volume
+    volume_fraction: float = 1.0     # fractional_volume only
+    surface_fraction: float = 0.0    # fractional_volume only
+
+
+@dataclass(frozen=True)
+class RxdExtracellular:
+    """An ``rxd.Extracellular`` box: the cell's extent plus ``padding_um``, or explicit corners."""
+
+    name: str = "ecs"
+    padding_um: float = 0.0
+    lower_um: tuple = ()         # (x, y, z); with upper_um instead of the padded extent
+    upper_um: tuple = ()
+    dx_um: tuple = (10.0,)       # one value or (dx, dy, dz)
+    volume_fraction: float = 1.0
+    tortuosity: float = 1.0
+
+
+@dataclass(frozen=True)
+class RxdSpecies:
+    name: str
+    regions: tuple               # rxd region names (the extracellular name included)
+    charge: int = 0
+    d: float = 0.0               # diffusion constant, um2/ms
+    initial: float | None = None     # mM; None: rxd's default (NEURON's for an ion)
+
+
+@dataclass(frozen=True)
+class RxdReaction:
+    """``rxd.Reaction(reactants, products, kf, kb)`` by mass action."""
+
+    name: str
+    reactants: tuple             # ((species, stoichiometry), ...) in the order written
+    products: tuple
+    kf: float
+    kb: float = 0.0
+    regions: tuple = ()          # () = wherever its species are
+
+
+@dataclass(frozen=True)
+class RxdRate:
+    """``rxd.Rate(species, expression)``: d[species]/dt = expression (positive = growth)."""
+
+    name: str
+    species: str
+    expression: str
+    constants: tuple = ()        # ((name, value), ...) the expression's named numbers
+    regions: tuple = ()
+
+
+@dataclass(frozen=True)
+class RxdSpec:
+    regions: tuple = ()          # (RxdRegion, ...)
+    extracellular: RxdExtracellular | None = None
+    species: tuple = ()          # (RxdSpecies, ...)
+    reactions: tuple = ()        # (RxdReaction, ...)
+    rates: tuple = ()            # (RxdRate, ...)
+    nthread: int = 1
+    max_voxels: int = 1_000_000
+
+    def region_names(self) -> tuple:
+        ecs = (self.extracellular.name,) if self.extracellular else ()
+        return tuple(r.name for r in self.regions) + ecs

@@ -271,14 +271,20 @@ def read_protocols(sec: Section, base_dir: Path, cell, mechset) -> tuple:
             if isinstance(rvalue, str):
                 rvalue = {"location": rvalue}
             r = Section(rvalue, rpath, sec.problems)
+            rxd = {}
+            if isinstance(rvalue, dict) and "species" in rvalue:
+                from cellsweep.cells.rxd_config import read_recording
+
+                rxd = read_recording(r)    # an rxd concentration (checked in cells.config)
             loc = read_location(r.raw("location", "soma"), r.key_path("location"), sec.problems,
                                 region_names)
-            variable = r.string("variable", "v")
+            variable = r.string("variable", "v") if not rxd else rxd.pop("variable")
             if variable and not re.match(r"^[A-Za-z_]\w*$", variable):
                 r.error("variable", f"invalid variable name {quote(variable)}")
             r.finish()
             if loc is not None:
-                recordings.append(S.Recording(name=rname, location=loc, variable=variable or "v"))
+                recordings.append(S.Recording(name=rname, location=loc, variable=variable or "v",
+                                              **rxd))
         main = next((s for s in stimuli if s.name != "holding"), None)
         window = p.raw("window_ms", None)
         if window is not None:

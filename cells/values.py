@@ -62,7 +62,25 @@ def value_problem(param: S.Parameter, value) -> str:
         if upper is not None and value > upper:
             return f"expected a value <= {upper:g}, found {value:g}"
         return _below(value, STIMULUS_BOUNDS.get(var))
+    if kind == "rxd":
+        return _rxd_problem(param, value)
     return ""
+
+
+# rxd numbers (cells.rxd_config reads them with the same bounds); rate constants are free
+_RXD = {"d": (0.0, True), "initial": (0.0, True), "kf": (0.0, True), "kb": (0.0, True),
+        "volume_fraction": (0.0, False), "surface_fraction": (0.0, True),
+        "tortuosity": (1.0, True)}
+_RXD_UPPER = {"volume_fraction": 1.0, "surface_fraction": 1.0}
+
+
+def _rxd_problem(param: S.Parameter, value: float) -> str:
+    if param.region == "rates":
+        return ""
+    upper = _RXD_UPPER.get(param.variable)
+    if upper is not None and value > upper:
+        return f"expected a value <= {upper:g}, found {value:g}"
+    return _below(value, _RXD.get(param.variable))
 
 
 def _below(value: float, bound, what: str = "a value") -> str:

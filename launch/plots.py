@@ -12,6 +12,8 @@ from cellsweep.sweep.store import ResultsFile
 
 def variable_label(variable: str) -> str:
     """"v (mV)": NEURON's own variables with their units (a mechanism's show their name)."""
+    if variable == "concentration":        # an rxd species (cells.rxd_model)
+        return "concentration (mM)"
     units = BUILTIN_UNITS.get(variable, "")
     return f"{variable} ({units})" if units else variable
 
@@ -64,7 +66,8 @@ def plot_traces(model, result, path: Path) -> Path:
     for ax, protocol in zip(axes[:, 0], protocols):
         for rec in protocol.recordings:
             t, v = result.traces[protocol.name][rec.name]
-            ax.plot(t, v, lw=0.8, label=f"{rec.name} ({rec.variable})")
+            what = f"[{rec.species}] {rec.statistic}".strip() if rec.species else rec.variable
+            ax.plot(t, v, lw=0.8, label=f"{rec.name} ({what})")
         ax.axvspan(*protocol.window_ms, color="0.92", zorder=0)
         ax.set_title(protocol.name, fontsize=9, loc="left")
         variables = {r.variable for r in protocol.recordings}

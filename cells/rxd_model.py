@@ -1,0 +1,174 @@
+"""The rxd objects of one evaluation, built on the cell from an ``RxdSpec`` and removed after it.
+
+Why rebuild per evaluation instead of re-parameterising: rxd fixes a reaction's rate constants
+when the reaction is made (no setter for ``kf``), and a rate constant held as an
+``rxd.Parameter`` computes a different floating-point expression than the number the
+tutorial writes. Building the objects with the evaluation's numbers gives exactly what a fresh
+script gives, bit for bit (tests/cells/test_rxd.py runs A, B, A against fresh processes); the
+cost is rxd's set-up (compiling its reaction code), a few tens of milliseconds.
+
+Removal must leave rxd as a fresh process has it. Deleting the Python objects frees their
+nodes, but NEURON 9.0's rxd keeps each section it ever saw in its section lookup (an empty
+entry after the species are gone), and the next set-up then fails in ``_c_region`` on an
+empty set of regions. ``close`` drops those empty entries. This module and ``neuron_cell``
+are the only ones that touch NEURON (setup.cfg's import contract lists both).
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from cellsweep.cells import spec as S
+from cellsweep.cells.errors import SimulationError
+from cellsweep.cells.expressions import compile_symbolic
+
+
+def _rxd():
+    from neuron import rxd
+
+    return rxd
+
+
+def cell_extent(cell) -> tuple:
+    """(lower, upper) corners (µm) of the cell's 3-D points."""
+    h = cell.h
+    points = [(h.x3d(i, sec=sec), h.y3d(i, sec=sec), h.z3d(i, sec=sec))
+              for sec in cell.base["all"] for i in range(int(h.n3d(sec=sec)))]
+    if not points:
+        return None
+    pts = np.array(points)
+    return tuple(pts.min(axis=0).tolist()), tuple(pts.max(axis=0).tolist())
+
+
+def box(cell, ecs: S.RxdExtracellular) -> tuple:
+    """The extracellular box's corners: as given, or the cell's extent plus the padding."""
+    if ecs.lower_um:
+        return ecs.lower_um, ecs.upper_um
+    extent = cell_extent(cell)
+    if extent is None:
+        raise SimulationError("the cell has no 3-D points; give the extracellular box as "
+                              "lower_um/upper_um")
+    lower, upper = extent
+    return (tuple(a - ecs.padding_um for a in lower), tuple(b + ecs.padding_um for b in upper))
+
+
+def segment_xyz(seg) -> tuple:
+    """A segment's centre (µm), interpolated along its section's 3-D points."""
+    sec, h = seg.sec, _h()
+    n = int(h.n3d(sec=sec))
+    arc = [h.arc3d(i, sec=sec) for i in range(n)]
+    where = seg.x * sec.L
+    return tuple(float(np.interp(where, arc, [f(i, sec=sec) for i in range(n)]))
+                 for f in (h.x3d, h.y3d, h.z3d))
+
+
+def _h():
+    from neuron import h
+
+    return h
+
+
+class RxdModel:
+    """An evaluation's regions, species, reactions and rates; ``close()`` removes them."""
+
+    def __init__(self, cell, spec: S.RxdSpec):
+        rxd = self.rxd = _rxd()
+        self.spec = spec
+        rxd.nthread(spec.nthread)
+        self.regions = {}
+        for r in spec.regions:
+            secs = cell.regions[r.cell_region]
+            if not secs:
+                raise SimulationError(f"rxd region {r.name}: cell region {r.cell_region!r} "
+                                      "has no sections")
+            self.regions[r.name] = rxd.Region(secs, nrn_region=r.nrn_region or None,
+                                              geometry=_geometry(rxd, r), name=r.name)
+        if spec.extracellular is not None:
+            e = spec.extracellular
+            lower, upper = box(cell, e)
+            self.regions[e.name] = rxd.Extracellular(
+                *lower, *upper, dx=e.dx_um[0] if len(e.dx_um) == 1 else e.dx_um,
+                volume_fraction=e.volume_fraction, tortuosity=e.tortuosity)
+        self.species = {}
+        for s in spec.species:
+            where = [self.regions[n] for n in s.regions]
+            kwargs = {"name": s.name, "charge": s.charge, "d": s.d}
+            if s.initial is not None:
+                kwargs["initial"] = s.initial
+            self.species[s.name] = rxd.Species(where[0] if len(where) == 1 else where, **kwargs)
+        self.reactions = [self._reaction(r) for r in spec.reactions]
+        self.rates = [self._rate(r) for r in spec.rates]
+
+    def _regions_kwarg(self, names) -> dict:
+        return {"regions": [self.regions[n] for n in names]} if names else {}
+
+    def _side(self, terms):
+        """``2 * ca + buf`` exactly as written by hand (a lone species stays itself)."""
+        expr = None
+        for name, n in terms:
+            term = self.species[name] if n == 1 else n * self.species[name]
+            expr = term if expr is None else expr + term
+        return expr
+
+    def _reaction(self, r: S.RxdReaction):
+        return self.rxd.Reaction(self._side(r.reactants), self._side(r.products), r.kf, r.kb,
+                                 **self._regions_kwarg(r.regions))
+
+    def _rate(self, r: S.RxdRate):
+        names = tuple(self.species) + tuple(k for k, _ in r.constants)
+        build = compile_symbolic(r.expression, names)
+        env = {**self.species, **dict(r.constants)}
+        functions = {name: getattr(self.rxd.rxdmath, name) for name in
+                     ("exp", "log", "log10", "sqrt", "sin", "cos", "tanh", "fabs", "pow")
+                     if hasattr(self.rxd.rxdmath, name)}
+        return self.rxd.Rate(self.species[r.species], build(env, functions),
+                             **self._regions_kwarg(r.regions))
+
+    # -- recordings ------------------------------------------------------------------------------
+    def nodes(self, rec: S.Recording, cell) -> list:
+        """The nodes a recording reads: one node, or all of a region's for a statistic."""
+        on = self.species[rec.species][self.regions[rec.rxd_region]]
+        is_ecs = self.spec.extracellular is not None \
+            and rec.rxd_region == self.spec.extracellular.name
+        if rec.statistic:
+            return list(on.nodes)
+        if is_ecs:
+            xyz = rec.point_um or segment_xyz(cell.segment(rec.location))
+            node = on.node_by_location(*xyz)
+            if node is None:
+                raise SimulationError(f"{rec.name}: the point {list(xyz)} is outside the "
+                                      "extracellular space")
+            return [node]
+        found = list(on.nodes(cell.segment(rec.location)))
+        if not found:
+            raise SimulationError(f"{rec.name}: species {rec.species} has no node in region "
+                                  f"{rec.rxd_region} at {rec.location.label()}")
+        return found[:1]
+
+    def close(self) -> None:
+        """Remove every rxd object, and the empty section entries rxd 9.0 keeps (module doc)."""
+        self.rates = self.reactions = self.species = self.regions = None
+        gc.collect()
+        from neuron.rxd import section1d
+
+        lookup = section1d._SectionLookup()
+        for sec in list(lookup):
+            if not lookup[sec]:
+                lookup._instance.nrn_sec_list.remove(sec)
+
+
+def _geometry(rxd, r: S.RxdRegion):
+    if r.geometry == "membrane":
+        return rxd.membrane
+    if r.geometry == "fractional_volume":
+        return rxd.FractionalVolume(r.volume_fraction, surface_fraction=r.surface_fraction)
+    return rxd.inside
+
+
+def statistic(kind: str, traces: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+    """A region's mean (volume-weighted) or maximum over its nodes, per sample."""
+    if kind == "max":
+        return traces.max(axis=0)
+    return (volumes[:, None] * traces).sum(axis=0) / volumes.sum()
