@@ -7,17 +7,23 @@ to ``KINDS``; nothing else in ``launch`` changes.
 
 from __future__ import annotations
 
+import dataclasses
+
 from cellsweep.cells.config import display_path
 from cellsweep.cells.errors import ConfigError
 from cellsweep.cells.schema import ConfigSource
+from cellsweep.launch.convergence_command import report as convergence_report
 from cellsweep.optimise.campaign import KIND as OPTIMISE
 from cellsweep.sweep.campaign import KIND as SWEEP
+from cellsweep.sweep.convergence import KIND as CONVERGENCE
 from cellsweep.sweep.profile_campaign import KIND as PROFILE
 
-KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE, PROFILE)}
+# the convergence kind's report also plots (launch's job): its table and the error-vs-level PNG
+CONVERGENCE = dataclasses.replace(CONVERGENCE, report=convergence_report)
+KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE, PROFILE, CONVERGENCE)}
 # a profile: section also sets up profile features of a sweep or an optimisation, so it
 # selects the profile kind only when the config has neither (``cellsweep profile`` always does)
-SELECTING = ("sweep", "optimise")
+SELECTING = ("sweep", "optimise", "convergence")
 
 
 def kind_of(source: ConfigSource, required: bool = True):

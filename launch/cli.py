@@ -569,5 +569,9 @@ from cellsweep.launch.profile_command import profile  # noqa: E402 - registered 
 
 main.add_command(profile)
 
+from cellsweep.launch.convergence_command import convergence  # noqa: E402 - after main
+
+main.add_command(convergence)
+
 if __name__ == "__main__":
     main()

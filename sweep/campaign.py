@@ -68,7 +68,7 @@ def prepare(config, output=None, workers=None) -> SweepPlan:
                      signature=signature, signature_data=canonical, sweep=spec, points=points)
 
 
-def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
+def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None, extra_attrs=None):
     """Lock the output, decide fresh/resume/refuse; return an opened store, or None when the
     output already holds this campaign, complete."""
     layout = St.Layout(kind="sweep", param_names=tuple(plan.sweep.names),
@@ -77,7 +77,8 @@ def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None):
                        feature_units=tuple(engine.feature_units(plan.model)),
                        n_rows=plan.n_points, traces=tuple(plan.evaluator.trace_layout()),
                        curves=tuple(plan.evaluator.curve_layout()), fixed_rows=True)
-    return engine.open_store(plan, layout, plan.points, {"design": plan.sweep.design}, restart,
+    return engine.open_store(plan, layout, plan.points,
+                             {"design": plan.sweep.design, **(extra_attrs or {})}, restart,
                              extra_versions)
 
 

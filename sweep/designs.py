@@ -126,6 +126,11 @@ def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | 
                      file=str(Path(base_dir) / name) if isinstance(name, str) else "")
 
 
+def grid_axis(name: str, value, path: str, problems) -> Axis | None:
+    """One axis of explicit values (``values``, ``linspace`` or ``logspace``), as a grid's."""
+    return _read_axis(name, value, path, problems, "grid", ())
+
+
 def _read_axis(name, value, path, problems, design, free_parameters) -> Axis | None:
     a = Section(value, path, problems)
     free = next((p for p in free_parameters if p.name == name), None)

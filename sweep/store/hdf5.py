@@ -88,7 +88,9 @@ def _create(f, lay, camp, params, n: int) -> None:
     chunk = max(1, min(n, 4096)) if n else 1024
 
     def ds(name, shape, dtype, fill, units="", **kw):
-        opts = dict(chunks=(chunk,) + shape[1:], fillvalue=fill, maxshape=maxshape + shape[1:])
+        tail = shape[1:]            # a zero-width one (no features) still needs a chunk of 1
+        opts = dict(chunks=(chunk,) + tuple(max(1, s) for s in tail), fillvalue=fill,
+                    maxshape=maxshape + tuple(s or None for s in tail))
         # integers compress well and cheaply; result floats barely (~15 %) at ~5 us per row
         # and 20 columns, which was most of rank 0's cost per result (BENCHMARKS.md §6)
         if dtype not in ("f8", _STR):

@@ -99,14 +99,17 @@ def check(path: Path) -> list[str]:
     without ``sweep``/``optimise``); [] when it is valid."""
     from cellsweep.optimise import campaign as optimise_campaign
     from cellsweep.sweep import campaign as sweep_campaign
+    from cellsweep.sweep import convergence
 
     data = load_yaml(path)
-    kinds = [k for k in ("sweep", "optimise") if k in data]
+    kinds = [k for k in ("sweep", "optimise", "convergence") if k in data]
     try:
         if not kinds:
             load_model(path)
         elif kinds == ["sweep"]:
             sweep_campaign.prepare(path)
+        elif kinds == ["convergence"]:
+            convergence.prepare(path)
         elif kinds == ["optimise"]:
             optimise_campaign.prepare(path)
         else:
@@ -390,13 +393,15 @@ def read_with_every_reader(path: Path) -> None:
     read matters here, so problems are ignored."""
     from cellsweep.optimise import campaign as optimise_campaign
     from cellsweep.sweep import campaign as sweep_campaign
+    from cellsweep.sweep import convergence
 
     data = load_yaml(path)
     try:
         load_model(path)
     except ConfigError:
         pass
-    for kind, module in (("sweep", sweep_campaign), ("optimise", optimise_campaign)):
+    for kind, module in (("sweep", sweep_campaign), ("optimise", optimise_campaign),
+                         ("convergence", convergence)):
         if kind in data:
             try:
                 module.prepare(path)
