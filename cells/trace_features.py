@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellsweep.cells import spec as S
+from cellsweep.cells.mechanisms import BUILTIN_UNITS
 from cellsweep.cells.schema import Section, did_you_mean, quote
 from cellsweep.cells.stimuli_config import read_window
 
@@ -60,9 +61,12 @@ def read_trace_feature(f: Section, protocols, names: set) -> S.Feature | None:
     if None in (measure, protocol, mean, std, window, weight) or None in dict(settings).values() \
             or ("at_ms" in wanted and at is None):
         return None
+    rec = next(r for r in protocol.recordings if r.name == recording)
+    units = "ms" if MEASURES[measure][0] == "ms" else \
+        "mM" if rec.species else BUILTIN_UNITS.get(rec.variable, "")
     return S.Feature(name=name, protocol=proto_name, recording=recording, efel="", mean=mean,
                      std=std, window_ms=window, settings=tuple(settings), weight=weight,
-                     at=at, trace=measure, units="ms" if MEASURES[measure][0] == "ms" else "")
+                     at=at, trace=measure, units=units)
 
 
 def compute(features, responses: dict) -> dict:

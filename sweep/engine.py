@@ -218,7 +218,7 @@ def feature_units(model) -> list[str]:
         return [f.units for f in model.features]
     out = []
     for f in model.features:
-        if f.profile:
+        if f.profile or f.trace:        # our measures know their units
             out.append(f.units)
             continue
         try:
