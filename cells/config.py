@@ -164,6 +164,11 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
     disc = _read_discretisation(sec.section("discretisation"), region_names)
     insert = _read_insert(sec.section("insert"), region_names, mechset)
     distributions = _read_distributions(sec.section("distributions"))
+    for d in distributions:
+        if stylised and d.distance == "euclidean":
+            sec.problems.add(f"{sec.key_path('distributions')}.{d.name}.distance",
+                             "a stylised cell has no 3-D points, so no euclidean distances; "
+                             "expected path")
     cell = S.CellSpec(name=name or "cell", morphology=morphology, mechanisms_dir=mech_dir,
                       axon=axon, discretisation=disc, regions=regions, insert=insert,
                       distributions=distributions, sections=stylised)

@@ -156,6 +156,10 @@ BAD = {
                           "cell.sections[1].region: dend sections belong to basal"),
     "no soma": (_sections({"name": "dend", "L": 10, "diam": 1}),
                 "cell.sections: no soma section"),
+    "euclidean distance": (
+        lambda d: d["cell"].update(distributions={"far": {"kind": "linear", "slope_per_um": 0.01,
+                                                          "distance": "euclidean"}}),
+        "cell.distributions.far.distance: a stylised cell has no 3-D points"),
     "L of a morphology cell": (
         lambda d: (d["cell"].pop("sections"), d["cell"].update(morphology="../example/"
                                                                "example_pyramid.swc"),
