@@ -137,28 +137,34 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         cell.apply(values)
         result.nseg = cell.nseg_by_region()
         timings["parameters"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        responses = _simulate(cell, model, values)
-        timings["simulate"] = time.perf_counter() - mark
-        if traces:
-            result.traces = responses
-        bad = _non_finite(responses)
-        if bad:
-            result.status, result.message = "nan", bad
-        else:
+        rxd = _rxd_model(cell, model, values)   # alive for the protocols and experiments
+        try:
             mark = time.perf_counter()
-            raw = F.compute(worker.groups, responses)
-            raw.update(trace_features.compute(model.features, responses))
-            timings["features"] = time.perf_counter() - mark
-            if model.experiments:
-                from cellsweep.cells.profile_run import run_experiments
-
+            responses = {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
+                         for p in model.protocols}
+            timings["simulate"] = time.perf_counter() - mark
+            if traces:
+                result.traces = responses
+            bad = _non_finite(responses)
+            if bad:
+                result.status, result.message = "nan", bad
+            else:
                 mark = time.perf_counter()
-                measured, result.curves = run_experiments(cell, model, values)
-                raw.update({k: np.asarray([v]) for k, v in measured.items()})
-                timings["simulate"] += time.perf_counter() - mark
-            result.features, result.scores, result.missing = F.summarise(model.features, raw,
-                                                                         model.scoring)
+                raw = F.compute(worker.groups, responses)
+                raw.update(trace_features.compute(model.features, responses))
+                timings["features"] = time.perf_counter() - mark
+                if model.experiments:
+                    from cellsweep.cells.profile_run import run_experiments
+
+                    mark = time.perf_counter()
+                    measured, result.curves = run_experiments(cell, model, values)
+                    raw.update({k: np.asarray([v]) for k, v in measured.items()})
+                    timings["simulate"] += time.perf_counter() - mark
+                result.features, result.scores, result.missing = F.summarise(model.features, raw,
+                                                                             model.scoring)
+        finally:
+            if rxd is not None:
+                rxd.close()
         leaked = _live_sections(cell.h) - worker.section_count
         if leaked:
             drop_cells()
@@ -178,21 +184,15 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     return result
 
 
-def _simulate(cell, model: S.ModelSpec, values: dict) -> dict:
-    """Every protocol's traces; an rxd model's objects are built with this evaluation's
-    numbers first and removed after (``cells.rxd_model`` says why)."""
-    rxd = None
-    if model.rxd is not None:
-        from cellsweep.cells.rxd_config import with_values
-        from cellsweep.cells.rxd_model import RxdModel
+def _rxd_model(cell, model: S.ModelSpec, values: dict):
+    """An rxd model's objects, built with this evaluation's numbers (removed by the caller after
+    its protocols and profile experiments; ``cells.rxd_model`` says why); None without rxd."""
+    if model.rxd is None:
+        return None
+    from cellsweep.cells.rxd_config import with_values
+    from cellsweep.cells.rxd_model import RxdModel
 
-        rxd = RxdModel(cell, with_values(model.rxd, model.parameters, values))
-    try:
-        return {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
-                for p in model.protocols}
-    finally:
-        if rxd is not None:
-            rxd.close()
+    return RxdModel(cell, with_values(model.rxd, model.parameters, values))
 
 
 class _NotFinite(ValueError):

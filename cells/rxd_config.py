@@ -67,7 +67,8 @@ def _read_region(name, value, path, parent: Section, cell_regions: set) -> S.Rxd
     on = r.string("cell_region", "all")
     if on is not None and on not in cell_regions:
         r.error("cell_region", f"unknown cell region {quote(on)}; expected one of "
-                               f"{', '.join(sorted(cell_regions))}" + did_you_mean(on, cell_regions))
+                               f"{', '.join(sorted(cell_regions))}"
+                + did_you_mean(on, cell_regions))
     nrn = r.string("nrn_region", "i", choices=tuple(NRN_REGIONS))
     g = r.section("geometry")
     kind = g.string("kind", "inside", choices=GEOMETRIES)

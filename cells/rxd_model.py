@@ -77,8 +77,16 @@ class RxdModel:
     """An evaluation's regions, species, reactions and rates; ``close()`` removes them."""
 
     def __init__(self, cell, spec: S.RxdSpec):
-        rxd = self.rxd = _rxd()
-        self.spec = spec
+        self.rxd, self.spec = _rxd(), spec
+        self.rates = self.reactions = self.species = self.regions = None
+        try:
+            self._build(cell, spec)
+        except Exception:
+            self.close()          # a half-built model must not reach the next evaluation
+            raise
+
+    def _build(self, cell, spec: S.RxdSpec) -> None:
+        rxd = self.rxd
         rxd.nthread(spec.nthread)
         self.regions = {}
         for r in spec.regions:
