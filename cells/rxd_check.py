@@ -26,6 +26,7 @@ def rxd_problems(cell, model: S.ModelSpec) -> list[tuple[str, str]]:
             out.append((f"rxd.regions.{r.name}.cell_region",
                         f"cell region {r.cell_region!r} has no sections in "
                         f"{model.cell.geometry_name}"))
+    out += _recordings_on_their_regions(cell, model)
     ecs = spec.extracellular
     if ecs is None:
         return out
@@ -50,6 +51,28 @@ def rxd_problems(cell, model: S.ModelSpec) -> list[tuple[str, str]]:
                 out.append((f"protocols.{protocol.name}.recordings.{rec.name}.point_um",
                             f"the point {list(rec.point_um)} is outside the extracellular box "
                             f"{_corners(lower, upper)}"))
+    return out
+
+
+def _recordings_on_their_regions(cell, model: S.ModelSpec) -> list[tuple[str, str]]:
+    """A species recorded at a location must have a node there: the location's section must
+    belong to its rxd region's cell region."""
+    out = []
+    regions = {r.name: r for r in model.rxd.regions}
+    for protocol in model.protocols:
+        for rec in protocol.recordings:
+            region = regions.get(rec.rxd_region)
+            if not rec.species or region is None or rec.statistic:
+                continue
+            try:
+                sec = cell.segment(rec.location).sec
+            except Exception:  # noqa: BLE001 - cells.location_check reports bad locations
+                continue
+            if not any(sec == other for other in cell.regions[region.cell_region]):
+                out.append((f"protocols.{protocol.name}.recordings.{rec.name}.location",
+                            f"{rec.location.label()} is not in rxd region {region.name!r} "
+                            f"(cell region {region.cell_region!r}): species {rec.species!r} "
+                            "has no node there"))
     return out
 
 

@@ -361,3 +361,32 @@ def test_trace_measures():
     assert measure("steady_state", t, v, (0, 4), settings={"last_ms": 1}) == 3.0
     assert measure("time_to_fraction", t, v, (0, 4), settings={"fraction": 0.75}) == 1.5
     assert measure("max", t, v, (10, 20)) is None
+
+
+def test_a_species_recorded_off_its_region_is_refused_and_an_rxd_error_leaves_nothing_behind(
+        repo, tmp_path):
+    """Up front: a recording where its species has no node. At run time (the check skipped):
+    the evaluation fails as data, and the next model's evaluation in the same process still
+    equals the plain script's."""
+    data = yaml.safe_load((repo / "tests" / "data" / "rxd" / "geometry.yaml").read_text())
+    data["cell"]["morphology"] = str(repo / "tests" / "data" / "tiny" / "ball_stick.swc")
+    data["protocols"]["rest"]["recordings"]["ca_soma"] = {"species": "ca", "location": "soma"}
+    bad = tmp_path / "off_region.yaml"
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run_cellsweep("validate", bad, check=False)
+    assert proc.returncode == 2
+    assert "recordings.ca_soma.location: soma is not in rxd region 'cyt'" in proc.stderr
+    good = _calcium_config(repo, tmp_path)
+    script = f"""
+import numpy as np
+from cellsweep.cells.loader import load_model
+from cellsweep.cells.evaluate import evaluate
+first = evaluate(load_model({str(bad)!r})[0], {{}})
+assert first.status == "error" and "has no node" in first.message, first.message
+result = evaluate(load_model({str(good)!r})[0], {{}}, traces=True)
+assert result.status == "ok", result.message
+np.save({str(tmp_path / "after.npy")!r}, result.traces["buffering"]["ca_soma"][1])
+"""
+    _python(script, tmp_path=tmp_path)
+    plain_ca = _plain_calcium(1.0, False, tmp_path)["ca"]
+    assert np.array_equal(np.load(tmp_path / "after.npy"), plain_ca)
