@@ -13,7 +13,8 @@ same whether the objects are rebuilt or kept.
 Removal must leave rxd as a fresh process has it. Deleting the Python objects frees their
 nodes, but NEURON 9.0's rxd keeps each section it ever saw in its section lookup (an empty
 entry after the species are gone), and the next set-up then fails in ``_c_region`` on an
-empty set of regions. ``close`` drops those empty entries. This module and ``neuron_cell``
+empty set of regions. ``close`` drops those empty entries, and the 3-D points rxd gave
+sections that had none (a stylised cell's). This module and ``neuron_cell``
 are the only ones that touch NEURON (setup.cfg's import contract lists both).
 """
 
@@ -79,6 +80,12 @@ class RxdModel:
     def __init__(self, cell, spec: S.RxdSpec):
         self.rxd, self.spec = _rxd(), spec
         self.rates = self.reactions = self.species = self.regions = None
+        h = cell.h
+        # rxd gives sections without 3-D points some (h.define_shape: float32, so a stylised
+        # cell's diam 12.6157 becomes 12.6156998): ``close`` removes them again, so that the
+        # next evaluation's L and diam are set as on a fresh cell
+        self._shapeless = [sec for sec in cell.base["all"] if h.n3d(sec=sec) == 0]
+        self._h = h
         try:
             self._build(cell, spec)
         except Exception:
@@ -162,6 +169,8 @@ class RxdModel:
         """Remove every rxd object, and the empty section entries rxd 9.0 keeps (module doc)."""
         self.rates = self.reactions = self.species = self.regions = None
         gc.collect()
+        for sec in self._shapeless:
+            self._h.pt3dclear(sec=sec)
         from neuron.rxd import section1d
 
         lookup = section1d._SectionLookup()

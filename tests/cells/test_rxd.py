@@ -390,3 +390,37 @@ np.save({str(tmp_path / "after.npy")!r}, result.traces["buffering"]["ca_soma"][1
     _python(script, tmp_path=tmp_path)
     plain_ca = _plain_calcium(1.0, False, tmp_path)["ca"]
     assert np.array_equal(np.load(tmp_path / "after.npy"), plain_ca)
+
+
+STYLISED_K = """
+cell:
+  name: stylised_k
+  sections:
+    - {name: soma, L: 12.6157, diam: 12.6157}
+  mechanisms_dir: MECHANISMS
+  insert: {all: [pas, steady_k]}
+simulation: {cvode: true}
+rxd:
+  extracellular: {lower_um: [-20, -20, -20], upper_um: [40, 20, 20], dx_um: 10}
+  species: {k: {charge: 1, d: 2.62, initial: 3}}
+protocols:
+  rest:
+    tstop_ms: 10
+    recordings: {k: {species: k, location: soma}}
+"""
+
+
+def test_stylised_cell_geometry_swept_with_rxd_equals_fresh_processes(repo, tmp_path):
+    """rxd gives a stylised cell float32 3-D points (define_shape); they go with the rxd
+    objects, so a swept L after another L equals a fresh process's."""
+    path = tmp_path / "stylised_k.yaml"
+    path.write_text(STYLISED_K.replace("MECHANISMS", str(repo / "mechanisms" / "rxd")))
+    params = [{"L.somatic": 12.6157}, {"L.somatic": 20.0}, {"L.somatic": 12.6157}]
+    in_one = _evaluations(path, params, tmp_path)
+    for i, p in enumerate(params[:2]):
+        folder = tmp_path / f"fresh{i}"
+        folder.mkdir()
+        fresh = _evaluations(path, [p], folder)[0]
+        assert np.array_equal(in_one[i]["k"], fresh["k"])
+    assert np.array_equal(in_one[2]["k"], in_one[0]["k"])
+    assert not np.array_equal(in_one[0]["k"], in_one[1]["k"])
