@@ -36,8 +36,13 @@ def _rxd():
 
 
 def cell_extent(cell) -> tuple:
-    """(lower, upper) corners (µm) of the cell's 3-D points."""
+    """(lower, upper) corners (µm) of the cell's 3-D points. Sections without any (a stylised
+    cell) get them from ``h.define_shape()`` first, exactly as rxd itself gives them when its
+    regions are made, so that a padded box fits the cell rxd will see (``RxdModel.close``
+    removes such points again)."""
     h = cell.h
+    if any(h.n3d(sec=sec) == 0 for sec in cell.base["all"]):
+        h.define_shape()
     points = [(h.x3d(i, sec=sec), h.y3d(i, sec=sec), h.z3d(i, sec=sec))
               for sec in cell.base["all"] for i in range(int(h.n3d(sec=sec)))]
     if not points:

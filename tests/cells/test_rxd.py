@@ -424,3 +424,42 @@ def test_stylised_cell_geometry_swept_with_rxd_equals_fresh_processes(repo, tmp_
         assert np.array_equal(in_one[i]["k"], fresh["k"])
     assert np.array_equal(in_one[2]["k"], in_one[0]["k"])
     assert not np.array_equal(in_one[0]["k"], in_one[1]["k"])
+
+
+PLAIN_STYLISED_K = POTASSIUM.replace('''reader = h.Import3d_SWC_read()
+reader.input(swc)
+h.Import3d_GUI(reader, False).instantiate(None)
+soma, dend = h.soma[0], h.dend[0]
+dend.nseg = 7''', '''soma, dend = h.Section(name="soma"), h.Section(name="dend")
+soma.L = soma.diam = 20
+dend.L, dend.diam, dend.nseg = 200, 1, 7
+dend.connect(soma(1))
+h.define_shape()''').replace("k[ecs].node_by_location(0, 0, 0)",
+                             "k[ecs].node_by_location(*[(f(0, sec=soma) + f(soma.n3d() - 1, "
+                             "sec=soma)) / 2 for f in (h.x3d, h.y3d, h.z3d)])")
+
+
+def test_a_padded_box_around_a_stylised_cell_equals_a_plain_script(repo, tmp_path):
+    """A stylised cell has no 3-D points until rxd gives it some (define_shape): the padded
+    box is put around those, as a plain script that calls define_shape does."""
+    assert "Import3d" not in PLAIN_STYLISED_K and "node_by_location(0, 0, 0)" not in \
+        PLAIN_STYLISED_K
+    folder = _potassium_folder(repo, tmp_path)
+    config = folder / "stylised_k.yaml"
+    config.write_text((folder / "extracellular_k.yaml").read_text().replace(
+        "  morphology: ball_stick.swc\n",
+        "  sections:\n    - {name: soma, L: 20, diam: 20, nseg: 1}\n"
+        "    - {name: dend, L: 200, diam: 1, nseg: 7, region: basal}\n").replace(
+        "point_um: [0, 30, 0]", "point_um: [30, 0, 0]"))
+    run = _evaluations(config, [{"rxd.extracellular.tortuosity": 1.6,
+                                 "rxd.extracellular.volume_fraction": 0.2}], tmp_path)[0]
+    from cellsweep.cells.mechanisms import build
+
+    built = build(repo / "mechanisms" / "rxd")
+    out = tmp_path / "plain_stylised.npz"
+    _python(f"import neuron\nneuron.load_mechanisms({str(built)!r})\n" + PLAIN_STYLISED_K,
+            1.6, 0.2, out, "unused.swc", tmp_path=tmp_path)
+    ref = np.load(out)
+    assert np.array_equal(run["t"], ref["t"])
+    assert np.array_equal(run["k_soma"], ref["near"])
+    assert np.array_equal(run["k_mean"], ref["mean"])
