@@ -143,12 +143,18 @@ def _read_species(parent: Section, name, value, region_names) -> S.RxdSpecies:
     regions = _region_list(s, "regions", region_names, region_names[:1])
     if not s.has("regions") and len(region_names) > 1:
         s.error("regions", "missing required key (there is more than one rxd region)")
+    kind = s.string("kind", "species", choices=("species", "state", "parameter"))
     charge = s.number("charge", 0, integer=True)
     d = s.number("d", 0.0, ge=0)
-    initial = s.number("initial", None, ge=0)
+    # a state (a gate, say) or a parameter may be any number; a concentration is >= 0
+    initial = s.number("initial", None, ge=0 if kind == "species" else None)
+    if kind in ("state", "parameter") and charge:
+        s.error("charge", f"a {kind} has no charge (only a species carries current)")
+    if kind == "parameter" and d:
+        s.error("d", "a parameter does not diffuse (its value is set per node)")
     s.finish()
     return S.RxdSpecies(name=name, regions=regions, charge=int(charge or 0), d=d or 0.0,
-                        initial=initial)
+                        initial=initial, kind=kind or "species")
 
 
 def _stoichiometry(r: Section, key: str, species_names) -> tuple:

@@ -117,10 +117,20 @@ class RxdModel:
         self.species = {}
         for s in spec.species:
             where = [self.regions[n] for n in s.regions]
-            kwargs = {"name": s.name, "charge": s.charge, "d": s.d}
+            where = where[0] if len(where) == 1 else where
+            if s.kind == "parameter":
+                kwargs = {"name": s.name}
+                if s.initial is not None:
+                    kwargs["value"] = s.initial
+                self.species[s.name] = rxd.Parameter(where, **kwargs)
+                continue
+            kwargs = {"name": s.name, "d": s.d}
+            if s.kind == "species":
+                kwargs["charge"] = s.charge
             if s.initial is not None:
                 kwargs["initial"] = s.initial
-            self.species[s.name] = rxd.Species(where[0] if len(where) == 1 else where, **kwargs)
+            make = rxd.State if s.kind == "state" else rxd.Species
+            self.species[s.name] = make(where, **kwargs)
         self.reactions = [self._reaction(r) for r in spec.reactions]
         self.rates = [self._rate(r) for r in spec.rates]
 

@@ -304,11 +304,15 @@ class RxdExtracellular:
 
 @dataclass(frozen=True)
 class RxdSpecies:
+    """An ``rxd.Species``, or (``kind``) an ``rxd.State`` (a non-concentration variable, e.g.
+    a gate) or an ``rxd.Parameter`` (a value per node that reactions and rates read)."""
+
     name: str
     regions: tuple               # rxd region names (the extracellular name included)
     charge: int = 0
     d: float = 0.0               # diffusion constant, um2/ms
-    initial: float | None = None     # mM; None: rxd's default (NEURON's for an ion)
+    initial: float | None = None     # mM (a parameter: its value); None: rxd's default
+    kind: str = "species"        # species | state | parameter
 
 
 @dataclass(frozen=True)

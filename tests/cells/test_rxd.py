@@ -350,6 +350,34 @@ def test_geometry_config_evaluates(repo, tmp_path):
     ca = runs[0]["ca_near"]
     assert np.all(np.isfinite(ca)) and ca[-1] < ca[0]     # buffered and pumped
     assert np.all(runs[0]["k_point"] == 3.0)              # no K+ source: stays at initial
+    # a State driven by a Parameter: d gate/dt = p (1 - gate) - gate, p = 2, gate(0) = 0.2
+    t, gate = runs[0]["t"], runs[0]["gate_near"]
+    p, g0 = 2.0, 0.2
+    exact = p / (1 + p) + (g0 - p / (1 + p)) * np.exp(-(1 + p) * t)
+    # within the config's CVode tolerance (atol 1e-3, absolute error ~4e-3 here)
+    assert np.max(np.abs(gate - exact)) < 1e-2 and abs(gate[-1] - 2 / 3) < 1e-3
+
+
+def test_a_parameter_value_is_swept_like_any_number(repo, tmp_path):
+    runs = _evaluations(repo / "tests" / "data" / "rxd" / "geometry.yaml",
+                        [{"rxd.species.rate_scale.initial": 0.5},
+                         {"rxd.species.rate_scale.initial": 2.0}], tmp_path)
+    assert runs[0]["gate_near"][-1] < 1 / 3 + 0.01 < runs[1]["gate_near"][-1]
+
+
+@pytest.mark.parametrize("species, expected", [
+    ({"kind": "state", "regions": ["cyt"], "charge": 1}, "a state has no charge"),
+    ({"kind": "parameter", "regions": ["cyt"], "d": 1.0}, "a parameter does not diffuse"),
+    ({"kind": "gate", "regions": ["cyt"]}, "unknown value 'gate'"),
+])
+def test_bad_states_and_parameters_are_refused(repo, tmp_path, species, expected):
+    data = yaml.safe_load((repo / "tests" / "data" / "rxd" / "geometry.yaml").read_text())
+    data["cell"]["morphology"] = str(repo / "tests" / "data" / "tiny" / "ball_stick.swc")
+    data["rxd"]["species"]["odd"] = species
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = run_cellsweep("validate", path, check=False)
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
 
 
 def test_trace_measures():
