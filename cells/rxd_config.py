@@ -16,7 +16,7 @@ from cellsweep.cells import spec as S
 from cellsweep.cells.expressions import ExpressionError, compile_symbolic
 from cellsweep.cells.schema import Section, check_number, did_you_mean, quote
 
-GEOMETRIES = ("inside", "membrane", "fractional_volume")
+GEOMETRIES = ("inside", "membrane", "fractional_volume", "scalable_border")
 NRN_REGIONS = {"i": "i", "o": "o", "none": ""}
 # the numbers each kind of object has, as parameters: name -> units
 NUMBERS = {
@@ -45,7 +45,9 @@ def read_rxd(sec: Section, cell_regions: set) -> S.RxdSpec | None:
     species = tuple(_read_species(sec.section("species"), name, value, names)
                     for name, value in sec.section("species").items())
     species_names = [s.name for s in species]
-    reactions = tuple(_read_reaction(sec.section("reactions"), name, value, species_names, names)
+    homes = {s.name: s.regions for s in species}
+    reactions = tuple(_read_reaction(sec.section("reactions"), name, value, species_names, names,
+                                     homes)
                       for name, value in sec.section("reactions").items())
     rates = tuple(_read_rate(sec.section("rates"), name, value, species_names, names)
                   for name, value in sec.section("rates").items())
@@ -76,11 +78,16 @@ def _read_region(name, value, path, parent: Section, cell_regions: set) -> S.Rxd
     surface = g.number("surface_fraction", 0.0, ge=0, le=1)
     if kind != "fractional_volume" and (g.has("volume_fraction") or g.has("surface_fraction")):
         g.error("kind", "volume_fraction and surface_fraction need kind fractional_volume")
+    scale = g.number("scale", 1.0, gt=0)
+    on_surface = g.boolean("on_cell_surface", False)
+    if kind != "scalable_border" and (g.has("scale") or g.has("on_cell_surface")):
+        g.error("kind", "scale and on_cell_surface need kind scalable_border")
     g.finish()
     r.finish()
     return S.RxdRegion(name=name, cell_region=on or "all", nrn_region=NRN_REGIONS[nrn or "i"],
                        geometry=kind or "inside", volume_fraction=fraction or 1.0,
-                       surface_fraction=surface or 0.0)
+                       surface_fraction=surface or 0.0, scale=scale or 1.0,
+                       on_cell_surface=bool(on_surface))
 
 
 def _triple(sec: Section, key: str, positive: bool):
@@ -157,7 +164,10 @@ def _read_species(parent: Section, name, value, region_names) -> S.RxdSpecies:
                         initial=initial, kind=kind or "species")
 
 
-def _stoichiometry(r: Section, key: str, species_names) -> tuple:
+def _stoichiometry(r: Section, key: str, species_names, species_regions=None) -> tuple:
+    """``{ca: 2, buf: 1}``, a lone name, or region-qualified terms ``{ca[er]: 1}`` (those a
+    multi-compartment reaction needs) -> ((term, n), ...) in the order written."""
+    species_regions = species_regions or {}
     value = r.raw(key, None)
     if value is None:
         r.error(key, "missing required key")
@@ -170,27 +180,50 @@ def _stoichiometry(r: Section, key: str, species_names) -> tuple:
         return ()
     out = []
     for sp, n in value.items():
-        if sp not in species_names:
-            r.error(key, f"unknown species {quote(sp)}; expected one of "
+        base, _, where = str(sp).partition("[")
+        if base not in species_names:
+            r.error(key, f"unknown species {quote(base)}; expected one of "
                          f"{', '.join(species_names) or '(none defined)'}"
-                    + did_you_mean(str(sp), species_names))
+                    + did_you_mean(base, species_names))
             continue
+        if where:
+            region = where.rstrip("]")
+            homes = species_regions.get(base, ())
+            if not where.endswith("]") or region not in homes:
+                r.error(key, f"{quote(sp)}: species {base!r} lives in "
+                             f"{', '.join(homes) or 'no region'}; write {base}[<one of them>]")
+                continue
         n = check_number(n, f"{r.key_path(key)}.{sp}", r.problems, ge=1, le=10, integer=True)
         if n is not None:
             out.append((sp, int(n)))
     return tuple(out)
 
 
-def _read_reaction(parent: Section, name, value, species_names, region_names) -> S.RxdReaction:
+def _read_reaction(parent: Section, name, value, species_names, region_names,
+                   species_regions=None) -> S.RxdReaction:
     r = Section(value, parent.key_path(name), parent.problems)
-    reactants = _stoichiometry(r, "reactants", species_names)
-    products = _stoichiometry(r, "products", species_names)
+    reactants = _stoichiometry(r, "reactants", species_names, species_regions)
+    products = _stoichiometry(r, "products", species_names, species_regions)
     kf = r.number("kf", ge=0)
     kb = r.number("kb", 0.0, ge=0)
     regions = _region_list(r, "regions", region_names)
+    membrane = r.string("membrane", "")
+    flux = r.boolean("membrane_flux", False)
+    if membrane and membrane not in region_names:
+        r.error("membrane", f"unknown rxd region {quote(membrane)}; expected one of "
+                            f"{', '.join(region_names)}" + did_you_mean(membrane, region_names))
+    if membrane and any("[" not in t for t, _ in reactants + products):
+        r.error("membrane", "a reaction across a membrane needs every species with its region, "
+                            "e.g. {ca[er]: 1}")
+    if not membrane and any("[" in t for t, _ in reactants + products):
+        r.error("reactants", "species written with a region (ca[er]) need a membrane: the "
+                             "reaction across it")
+    if flux and not membrane:
+        r.error("membrane_flux", "only a reaction across a membrane has a membrane flux")
     r.finish()
     return S.RxdReaction(name=name, reactants=reactants, products=products, kf=kf or 0.0,
-                         kb=kb or 0.0, regions=regions)
+                         kb=kb or 0.0, regions=regions, membrane=membrane or "",
+                         membrane_flux=bool(flux))
 
 
 def _read_rate(parent: Section, name, value, species_names, region_names) -> S.RxdRate:

@@ -138,14 +138,23 @@ class RxdModel:
         return {"regions": [self.regions[n] for n in names]} if names else {}
 
     def _side(self, terms):
-        """``2 * ca + buf`` exactly as written by hand (a lone species stays itself)."""
+        """``2 * ca + buf`` (or ``ca[er]``) exactly as written by hand (a lone species stays
+        itself)."""
         expr = None
         for name, n in terms:
-            term = self.species[name] if n == 1 else n * self.species[name]
+            base, _, where = name.partition("[")
+            species = self.species[base]
+            if where:
+                species = species[self.regions[where.rstrip("]")]]
+            term = species if n == 1 else n * species
             expr = term if expr is None else expr + term
         return expr
 
     def _reaction(self, r: S.RxdReaction):
+        if r.membrane:
+            return self.rxd.MultiCompartmentReaction(
+                self._side(r.reactants), self._side(r.products), r.kf, r.kb,
+                membrane=self.regions[r.membrane], membrane_flux=r.membrane_flux)
         return self.rxd.Reaction(self._side(r.reactants), self._side(r.products), r.kf, r.kb,
                                  **self._regions_kwarg(r.regions))
 
@@ -199,6 +208,8 @@ def _geometry(rxd, r: S.RxdRegion):
         return rxd.membrane
     if r.geometry == "fractional_volume":
         return rxd.FractionalVolume(r.volume_fraction, surface_fraction=r.surface_fraction)
+    if r.geometry == "scalable_border":
+        return rxd.ScalableBorder(r.scale, on_cell_surface=r.on_cell_surface)
     return rxd.inside
 
 

@@ -287,6 +287,8 @@ class RxdRegion:
     geometry: str = "inside"     # inside | membrane | fractional_volume
     volume_fraction: float = 1.0     # fractional_volume only
     surface_fraction: float = 0.0    # fractional_volume only
+    scale: float = 1.0               # scalable_border: area per unit length, as a multiple
+    on_cell_surface: bool = False    # scalable_border: the plasma membrane or an inner one
 
 
 @dataclass(frozen=True)
@@ -317,14 +319,17 @@ class RxdSpecies:
 
 @dataclass(frozen=True)
 class RxdReaction:
-    """``rxd.Reaction(reactants, products, kf, kb)`` by mass action."""
+    """``rxd.Reaction(reactants, products, kf, kb)`` by mass action, or with ``membrane`` an
+    ``rxd.MultiCompartmentReaction`` between species in different regions (rate per area)."""
 
     name: str
-    reactants: tuple             # ((species, stoichiometry), ...) in the order written
-    products: tuple
+    reactants: tuple             # ((species, stoichiometry), ...) in the order written;
+    products: tuple              # a species "ca[er]" is ca in rxd region er
     kf: float
     kb: float = 0.0
     regions: tuple = ()          # () = wherever its species are
+    membrane: str = ""           # a MultiCompartmentReaction across this rxd region
+    membrane_flux: bool = False  # ... whose flux is a membrane current (charged species)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -491,3 +492,66 @@ def test_a_padded_box_around_a_stylised_cell_equals_a_plain_script(repo, tmp_pat
     assert np.array_equal(run["t"], ref["t"])
     assert np.array_equal(run["k_soma"], ref["near"])
     assert np.array_equal(run["k_mean"], ref["mean"])
+
+
+ER_CONFIG = (Path(__file__).resolve().parents[1] / "data" / "rxd" / "er_exchange.yaml"
+             ).read_text()
+
+PLAIN_ER = """
+import sys
+import numpy as np
+from neuron import h, rxd
+h.load_file("stdrun.hoc")
+kf, out = float(sys.argv[1]), sys.argv[2]
+soma = h.Section(name="soma")
+soma.L = soma.diam = 10
+soma.insert("pas")
+cyt = rxd.Region([soma], nrn_region="i", name="cyt",
+                 geometry=rxd.FractionalVolume(0.83, surface_fraction=1))
+er = rxd.Region([soma], name="er", geometry=rxd.FractionalVolume(0.17))
+cyt_er = rxd.Region([soma], name="cyt_er", geometry=rxd.ScalableBorder(1, on_cell_surface=False))
+ca = rxd.Species([cyt, er], d=0.08, name="ca", charge=2, initial=1e-4)
+uptake = rxd.MultiCompartmentReaction(ca[cyt], ca[er], kf, 1e-4, membrane=cyt_er)
+h.dt = 0.025
+t = h.Vector().record(h._ref_t)
+c = h.Vector().record(ca[cyt].nodes(soma(0.5))[0]._ref_concentration)
+e = h.Vector().record(ca[er].nodes(soma(0.5))[0]._ref_concentration)
+h.finitialize(-65)
+h.continuerun(50)
+np.savez(out, t=np.array(t), cyt=np.array(c), er=np.array(e))
+"""
+
+
+def test_a_reaction_across_a_membrane_equals_a_plain_script(tmp_path):
+    """A MultiCompartmentReaction (ca[cyt] <> ca[er] across a ScalableBorder) moves calcium
+    into the ER exactly as a plain rxd script does, for the kf it is given."""
+    path = tmp_path / "er.yaml"
+    path.write_text(ER_CONFIG)
+    kfs = (1.0e-3, 5.0e-3)
+    runs = _evaluations(path, [{"rxd.reactions.uptake.kf": k} for k in kfs], tmp_path)
+    for kf, run in zip(kfs, runs):
+        out = tmp_path / f"plain_er_{kf}.npz"
+        _python(PLAIN_ER, kf, out, tmp_path=tmp_path)
+        ref = np.load(out)
+        assert np.array_equal(run["t"], ref["t"])
+        assert np.array_equal(run["ca_cyt"], ref["cyt"])
+        assert np.array_equal(run["ca_er"], ref["er"])
+        assert run["ca_er"][-1] > run["ca_er"][0] and run["ca_cyt"][-1] < run["ca_cyt"][0]
+    assert runs[1]["ca_er"][-1] > runs[0]["ca_er"][-1]
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"reactants": {"ca": 1}}, "needs every species with its region"),
+    ({"membrane": "nowhere"}, "unknown rxd region 'nowhere'"),
+    ({"reactants": {"ca[ecs]": 1}}, "species 'ca' lives in cyt, er"),
+    ({"membrane": None, "membrane_flux": True}, "only a reaction across a membrane"),
+])
+def test_bad_multicompartment_reactions_are_refused(tmp_path, change, expected):
+    data = yaml.safe_load(ER_CONFIG)
+    reaction = data["rxd"]["reactions"]["uptake"]
+    reaction.update(change)
+    data["rxd"]["reactions"]["uptake"] = {k: v for k, v in reaction.items() if v is not None}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    proc = run_cellsweep("validate", path, check=False)
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
