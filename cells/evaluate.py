@@ -13,6 +13,7 @@ reason instead of an exception:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -138,7 +139,10 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         result.nseg = cell.nseg_by_region()
         timings["parameters"] = time.perf_counter() - mark
         rxd = _rxd_model(cell, model, values)   # alive for the protocols and experiments
+        aside = contextlib.ExitStack()          # rxd compiles in a scratch directory
         try:
+            if rxd is not None:
+                aside.enter_context(_compiling_aside())
             mark = time.perf_counter()
             responses = {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
                          for p in model.protocols}
@@ -163,6 +167,7 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
                 result.features, result.scores, result.missing = F.summarise(model.features, raw,
                                                                              model.scoring)
         finally:
+            aside.close()
             if rxd is not None:
                 rxd.close()
         leaked = _live_sections(cell.h) - worker.section_count
@@ -182,6 +187,12 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     timings["overhead"] = timings["total"] - sum(timings[k] for k in
                                                  ("build", "parameters", "simulate", "features"))
     return result
+
+
+def _compiling_aside():
+    from cellsweep.cells.rxd_model import compiling_aside
+
+    return compiling_aside()
 
 
 def _rxd_model(cell, model: S.ModelSpec, values: dict):

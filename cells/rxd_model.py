@@ -20,7 +20,12 @@ are the only ones that touch NEURON (setup.cfg's import contract lists both).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
+import os
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -77,6 +82,27 @@ def _h():
     from neuron import h
 
     return h
+
+
+_scratch: str | None = None
+
+
+@contextlib.contextmanager
+def compiling_aside():
+    """Run in this process's scratch directory: with reactions or rates, rxd writes and
+    compiles (g++) their C++ code in the working directory at every ``finitialize``; there it
+    neither needs the user's directory to be writable nor leaves files in it when a worker is
+    killed mid-compile. The working directory is restored on the way out."""
+    global _scratch
+    if _scratch is None or not os.path.isdir(_scratch):
+        _scratch = tempfile.mkdtemp(prefix="cellsweep-rxd-")
+        atexit.register(shutil.rmtree, _scratch, True)
+    before = os.getcwd()
+    os.chdir(_scratch)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 class RxdModel:

@@ -9,6 +9,7 @@ scripts run in subprocesses of their own (a plain script's process is a fresh on
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -555,3 +556,42 @@ def test_bad_multicompartment_reactions_are_refused(tmp_path, change, expected):
     path.write_text(yaml.safe_dump(data))
     proc = run_cellsweep("validate", path, check=False)
     assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
+def _read_only(folder: Path) -> bool:
+    """Make ``folder`` unwritable (chmod; for root, which chmod does not stop, chattr +i)."""
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    try:
+        (folder / "probe").write_text("")
+    except OSError:
+        return True
+    (folder / "probe").unlink()
+    return False
+
+
+def _writable_again(folder: Path) -> None:
+    subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    folder.chmod(0o755)
+
+
+def test_rxd_compiles_aside_from_an_unwritable_working_directory(repo, tmp_path):
+    """rxd writes and compiles its reaction code in the working directory at every
+    finitialize: cellsweep evaluates rxd models in a scratch directory of their own and comes
+    back, so the user's directory need not be writable and is never littered."""
+    work = tmp_path / "work"
+    work.mkdir()
+    config = _calcium_config(repo, tmp_path)
+    code = EVALUATE + "\nimport os\nassert os.getcwd() == sys.argv[4], os.getcwd()\n"
+    if not _read_only(work):
+        _writable_again(work)
+        pytest.skip("cannot make a directory unwritable here (chmod and chattr both fail)")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code, str(config), json.dumps([{}, {}]),
+                               str(tmp_path / "out.npz"), str(work)],
+                              capture_output=True, text=True, env=env(), cwd=work, timeout=300)
+    finally:
+        _writable_again(work)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list(work.iterdir()) == []
