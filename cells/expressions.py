@@ -65,9 +65,9 @@ def normalise(text: str) -> str:
     return text.replace("{", "").replace("}", "")
 
 
-def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")):
-    """Return ``f(**arrays)`` computing the expression; raise ExpressionError if not allowed."""
-    text = normalise(text).strip()
+def _parse(text: str):
+    """The expression's syntax tree, bounded in length and size; ExpressionError if not."""
+    text = text.strip()
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is {len(text)} characters long; expected at most "
                               f"{MAX_LENGTH} characters")
@@ -77,6 +77,12 @@ def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")
         reason = exc.msg if isinstance(exc, SyntaxError) else "too deeply nested"
         raise ExpressionError(f"not a valid expression: {reason}") from None
     _check_size(tree)
+    return tree
+
+
+def compile_expression(text: str, names: tuple[str, ...] = ("distance", "value")):
+    """Return ``f(**arrays)`` computing the expression; raise ExpressionError if not allowed."""
+    tree = _parse(normalise(text))
     allowed = set(names)
     used: set[str] = set()
 
@@ -169,16 +175,7 @@ def compile_symbolic(text: str, names: tuple[str, ...], functions=SYMBOLIC_FUNCT
     operators are applied exactly as written (``1e-3 * buf`` builds ``1e-3 * buf``), so a rate
     equals the hand-written one. Comparisons, conditionals and ``%`` are refused (rxd has none).
     """
-    text = text.strip()
-    if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression is {len(text)} characters long; expected at most "
-                              f"{MAX_LENGTH} characters")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, RecursionError, MemoryError) as exc:
-        reason = exc.msg if isinstance(exc, SyntaxError) else "too deeply nested"
-        raise ExpressionError(f"not a valid expression: {reason}") from None
-    _check_size(tree)
+    tree = _parse(text)
     allowed = set(names)
     used: set[str] = set()
 

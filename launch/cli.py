@@ -151,6 +151,16 @@ def morphology_summary(model) -> list[str]:
     return topology_report(model.cell.morphology) + warnings
 
 
+def params_from_file(params_file, config) -> dict:
+    """``--params FILE`` as parameter values ({} without one); a CSV row of an exported results
+    table keeps only its parameter columns (its feature columns are not parameters)."""
+    overrides = read_params_file(params_file) if params_file else {}
+    if overrides and Path(params_file).suffix.lower() == ".csv":
+        features = {f.name for f in _load(config)[0].features}
+        overrides = {k: v for k, v in overrides.items() if k not in features}
+    return overrides
+
+
 def read_params_file(path) -> dict:
     """A parameter set from a file: the output of ``cellsweep best`` (YAML or JSON: a list of
     sets, the first is taken, or one set), a plain {name: value} mapping, or a CSV whose first
@@ -224,11 +234,7 @@ def evaluate(config, sets, plot_path, params_file, no_plot):
     from cellsweep.cells.schema import ConfigSource
 
     source = ConfigSource.read(config)
-    overrides = read_params_file(params_file) if params_file else {}
-    if overrides and Path(params_file).suffix.lower() == ".csv":
-        # a row of an exported results table: its feature columns are not parameters
-        features = {f.name for f in _load(source)[0].features}
-        overrides = {k: v for k, v in overrides.items() if k not in features}
+    overrides = params_from_file(params_file, source)
     sets = parse_sets(sets)
     model, _ = _load(source, extra=tuple({**overrides, **sets}))
     # the same rule for these values as for the config's (cells.values)

@@ -8,7 +8,6 @@ printed and the plots written (``launch.plots``).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
@@ -35,15 +34,10 @@ def profile(config, sets, params_file, output, workers, backend, restart):
     chirp (resonance, cut-off, Q), and, with a profile.dendrite section, bAP and local input
     resistance along the dendrite. Prints the table (measure, value, unit, method) and writes
     plots beside the results file. Exit status as for run."""
-    from cellsweep.launch.cli import parse_sets, read_params_file
+    from cellsweep.launch.cli import params_from_file, parse_sets
     from cellsweep.launch.run import main_run
 
-    params = read_params_file(params_file) if params_file else {}
-    if params and Path(params_file).suffix.lower() == ".csv":
-        from cellsweep.cells.loader import load_model
-
-        features = {f.name for f in load_model(config)[0].features}
-        params = {k: v for k, v in params.items() if k not in features}
+    params = params_from_file(params_file, config)
     params.update(parse_sets(sets))
     main_run(config, output, workers, backend, restart, None, kind="profile",
              options={"params": params})
