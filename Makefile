@@ -29,7 +29,9 @@ lint: $(STAMP)
 	for d in cells sweep optimise launch; do cp -r $$d build/lint/cellsweep/$$d; done
 	cd build/lint && PYTHONPATH=. ../../$(BIN)/lint-imports ../../setup.cfg
 
+# Chromium for the browser tests comes from the system packages (installed when run as root)
 test: lint
+	tests/install_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
