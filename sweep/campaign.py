@@ -77,9 +77,9 @@ def open_store(plan: SweepPlan, restart: bool = False, extra_versions=None, extr
                        feature_units=tuple(engine.feature_units(plan.model)),
                        n_rows=plan.n_points, traces=tuple(plan.evaluator.trace_layout()),
                        curves=tuple(plan.evaluator.curve_layout()), fixed_rows=True)
-    return engine.open_store(plan, layout, plan.points,
-                             {"design": plan.sweep.design, **(extra_attrs or {})}, restart,
-                             extra_versions)
+    attrs = {"design": plan.sweep.design,
+             **designs.file_attrs(plan.sweep, plan.model.free_parameters), **(extra_attrs or {})}
+    return engine.open_store(plan, layout, plan.points, attrs, restart, extra_versions)
 
 
 def describe(plan: SweepPlan, store=None) -> str:

@@ -9,6 +9,7 @@ Config shape::
 
     sweep:
       design: grid            # grid | zip | csv | random | latin_hypercube | sobol
+                              # | saltelli | morris (sensitivity designs, through SALib)
       parameters:             # axes; default for space-filling designs: the free parameters
         gbar_na_t.somatic: {linspace: [0.01, 0.2, 5]}      # or values: [...], logspace: [...]
         step_pos.step.amp_nA: {values: [0.1, 0.2, 0.4]}
@@ -16,11 +17,22 @@ Config shape::
       n_samples: 256          # random / latin_hypercube / sobol
       seed: 1
       file: points.csv        # csv: one column per parameter, one row per point
+      n: 256                  # saltelli: base sample size N (a power of two)
+      second_order: false     # saltelli: also the points second-order indices need
+      trajectories: 20        # morris: number of trajectories
+      levels: 4               # morris: grid levels
+
+The sensitivity designs (``saltelli``: SALib's Sobol'/Saltelli sampler, N·(D+2) points, or
+N·(2D+2) with ``second_order``; ``morris``: SALib's Morris trajectories, trajectories·(D+1)
+points) take their axes as the space-filling designs do (bounds, log scale) and keep SALib's
+sample order as the point ids: ``sweep.sensitivity`` reads the estimators' blocks back by id.
+SALib samples the unit cube; the axes' scaling (linear or log) maps it onto the bounds.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -31,8 +43,10 @@ import numpy as np
 from cellsweep.cells.schema import REQUIRED, Section, check_bounds, check_number, join_path
 from cellsweep.cells.values import value_problem
 
-DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol")
+DESIGNS = ("grid", "zip", "csv", "random", "latin_hypercube", "sobol", "saltelli", "morris")
 SPACE_FILLING = ("random", "latin_hypercube", "sobol")
+SENSITIVITY = ("saltelli", "morris")
+BOUNDED = SPACE_FILLING + SENSITIVITY      # axes given by bounds, not by values
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,10 @@ class SweepSpec:
     seed: int = 0
     table: tuple = ()           # csv design: rows of values
     file: str = ""              # csv design: the file they came from (for messages)
+    base: int = 0               # saltelli: base sample size N
+    second_order: bool = False  # saltelli: points for second-order indices too
+    trajectories: int = 0       # morris
+    levels: int = 4             # morris
 
     @property
     def names(self) -> list[str]:
@@ -92,6 +110,11 @@ def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | 
     if design in ("grid", "zip", "csv") and n_samples is not None:
         sec.error("n_samples", f"n_samples applies to {', '.join(SPACE_FILLING)}; a {design} "
                                "design's size follows from its values")
+    if design in SENSITIVITY and n_samples is not None:
+        sec.error("n_samples", f"a {design} design's size follows from "
+                  + ("n (the base sample size)" if design == "saltelli"
+                     else "trajectories and levels") + "; expected no n_samples")
+    sens = _read_sensitivity(sec, design)
     axes, table = [], ()
     if design == "csv":
         table, names = _read_csv(sec, base_dir)
@@ -99,7 +122,7 @@ def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | 
     else:
         params_sec = sec.section("parameters")
         items = params_sec.items()
-        if not items and design in SPACE_FILLING:
+        if not items and design in BOUNDED:
             items = [(p.name, {"low": p.low, "high": p.high, "log": p.log})
                      for p in free_parameters]
             if not items:
@@ -123,7 +146,29 @@ def read_sweep(sec: Section, base_dir: Path, free_parameters=()) -> SweepSpec | 
     name = sec.raw("file") if design == "csv" else None
     return SweepSpec(design=design, axes=tuple(axes), n_samples=int(n_samples or 0),
                      seed=int(seed or 0), table=table,
-                     file=str(Path(base_dir) / name) if isinstance(name, str) else "")
+                     file=str(Path(base_dir) / name) if isinstance(name, str) else "", **sens)
+
+
+def _read_sensitivity(sec: Section, design) -> dict:
+    """The settings of a ``saltelli`` or ``morris`` design (nothing for the others: their
+    keys are then unknown keys of the section)."""
+    if design == "saltelli":
+        n = sec.number("n", REQUIRED, integer=True, ge=2)
+        second = sec.boolean("second_order", False)
+        if n is not None and n & (n - 1):
+            lower = 1 << (int(n).bit_length() - 1)
+            sec.error("n", f"expected a power of two (the Sobol' sequence's balance properties "
+                           f"need one), found {int(n)}; e.g. {lower} or {lower * 2}")
+        return {"base": int(n or 0), "second_order": bool(second)}
+    if design == "morris":
+        trajectories = sec.number("trajectories", REQUIRED, integer=True, ge=2)
+        levels = sec.number("levels", 4, integer=True, ge=2)
+        if levels is not None and levels % 2:
+            sec.error("levels", f"expected an even number of levels (Morris' step of "
+                                f"levels/(2·(levels-1)) reaches every level only then), found "
+                                f"{int(levels)}")
+        return {"trajectories": int(trajectories or 0), "levels": int(levels or 4)}
+    return {}
 
 
 def grid_axis(name: str, value, path: str, problems) -> Axis | None:
@@ -134,7 +179,7 @@ def grid_axis(name: str, value, path: str, problems) -> Axis | None:
 def _read_axis(name, value, path, problems, design, free_parameters) -> Axis | None:
     a = Section(value, path, problems)
     free = next((p for p in free_parameters if p.name == name), None)
-    if design in SPACE_FILLING:
+    if design in BOUNDED:
         low = a.number("low", free.low if free else None)
         high = a.number("high", free.high if free else None)
         log = a.boolean("log", free.log if free else False)
@@ -236,7 +281,7 @@ def value_problems(spec: SweepSpec, model) -> list[tuple[str, str]]:
                                 f"{spec.file}:{row}: column {axis.name!r}: {problem}"))
                     break
             continue
-        candidates = [("low", axis.low), ("high", axis.high)] if spec.design in SPACE_FILLING \
+        candidates = [("low", axis.low), ("high", axis.high)] if spec.design in BOUNDED \
             else [(None, v) for v in axis.values]
         for key, value in candidates:
             problem = value_problem(param, value)
@@ -258,6 +303,11 @@ def size(spec: SweepSpec) -> int:
         return len(spec.axes[0].values) if spec.axes else 0
     if spec.design == "csv":
         return len(spec.table)
+    d = len(spec.axes)
+    if spec.design == "saltelli":
+        return spec.base * (2 * d + 2 if spec.second_order else d + 2) if d else 0
+    if spec.design == "morris":
+        return spec.trajectories * (d + 1) if d else 0
     return spec.n_samples
 
 
@@ -278,12 +328,51 @@ def points(spec: SweepSpec) -> np.ndarray:
             out[:, j] = np.exp(np.log(a.low) + unit[:, j] * (np.log(a.high) - np.log(a.low)))
         else:
             out[:, j] = a.low + unit[:, j] * (a.high - a.low)
+        if spec.design in SENSITIVITY:     # Morris' levels include both ends: exp(log(x))
+            np.clip(out[:, j], a.low, a.high, out=out[:, j])   # may miss x by an ulp
+    return out
+
+
+def salib_problem(spec: SweepSpec) -> dict:
+    """The SALib problem of a sensitivity design: names and bounds (``log``: which axes are
+    sampled uniformly in log; SALib itself sees the unit cube)."""
+    return {"num_vars": len(spec.axes), "names": spec.names,
+            "bounds": [[a.low, a.high] for a in spec.axes], "log": [a.log for a in spec.axes]}
+
+
+def file_attrs(spec: SweepSpec, free_parameters=()) -> dict:
+    """What a results file keeps of its design beyond its name (``store`` writes them as root
+    attributes): ``parameter_bounds`` (JSON {name: [low, high]}: an axis's bounds, else its
+    free parameter's, else the range of its values: the prior bounds of an export), and for
+    a sensitivity design ``sensitivity`` (JSON: the design, its settings and the SALib
+    problem), what ``sweep.sensitivity`` needs."""
+    free = {p.name: p for p in free_parameters}
+    bounds = {}
+    for j, a in enumerate(spec.axes):
+        if a.low is not None:
+            bounds[a.name] = [a.low, a.high]
+        elif a.name in free:
+            bounds[a.name] = [free[a.name].low, free[a.name].high]
+        else:
+            values = [row[j] for row in spec.table] if spec.design == "csv" else a.values
+            if len(values):
+                bounds[a.name] = [float(min(values)), float(max(values))]
+    out = {"parameter_bounds": json.dumps(bounds)}
+    if spec.design in SENSITIVITY:
+        settings = {"design": spec.design, "seed": spec.seed, "problem": salib_problem(spec)}
+        if spec.design == "saltelli":
+            settings.update(n=spec.base, second_order=spec.second_order)
+        else:
+            settings.update(trajectories=spec.trajectories, levels=spec.levels)
+        out["sensitivity"] = json.dumps(settings, sort_keys=True)
     return out
 
 
 def _unit_samples(spec: SweepSpec, n: int, d: int) -> np.ndarray:
     from scipy.stats import qmc
 
+    if spec.design in SENSITIVITY:
+        return _salib_samples(spec)
     if spec.design == "random":
         return np.random.default_rng(spec.seed).random((n, d))
     if spec.design == "latin_hypercube":
@@ -293,3 +382,17 @@ def _unit_samples(spec: SweepSpec, n: int, d: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # a prefix of a 2^m sequence is what we want here
         return sampler.random_base2(m)[:n]
+
+
+def _salib_samples(spec: SweepSpec) -> np.ndarray:
+    """SALib's points in the unit cube, in SALib's order (what its analysers expect)."""
+    problem = {"num_vars": len(spec.axes), "names": spec.names,
+               "bounds": [[0.0, 1.0]] * len(spec.axes)}
+    if spec.design == "saltelli":
+        from SALib.sample import sobol
+
+        return sobol.sample(problem, spec.base, calc_second_order=spec.second_order,
+                            scramble=True, seed=spec.seed)
+    from SALib.sample import morris
+
+    return morris.sample(problem, spec.trajectories, num_levels=spec.levels, seed=spec.seed)
