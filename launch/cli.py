@@ -579,5 +579,13 @@ from cellsweep.launch.convergence_command import convergence  # noqa: E402 - aft
 
 main.add_command(convergence)
 
+from cellsweep.launch.report_command import report  # noqa: E402 - registered after main
+
+main.add_command(report)
+
+from cellsweep.launch.sensitivity_command import sensitivity  # noqa: E402 - after main
+
+main.add_command(sensitivity)
+
 if __name__ == "__main__":
     main()
