@@ -432,20 +432,24 @@ def _not_for_profiles(path, command: str) -> None:
               help="Write the table into this SQLite database (a table of that name in an "
                    "existing database is replaced).")
 @click.option("--table", default="results", show_default=True, help="SQLite table name.")
-def export(results, csv_path, sqlite_path, table):
+@click.option("--npz", "npz_path", type=click.Path(dir_okay=False), default=None,
+              help="Write theta (parameters), x (features), valid, ids, theta_names, x_names "
+                   "and the prior bounds lower/upper as a numpy .npz: simulation-based "
+                   "inference's training data (docs/SENSITIVITY.md).")
+def export(results, csv_path, sqlite_path, table, npz_path):
     """Export the results table to CSV and/or SQLite. A stopped or running campaign's results
     are those of its journal (the HDF5 file may lag behind). Outputs are written under a
     temporary name and renamed at the end; missing directories are created. An output that is
     a results file, its journal or lock (this or another campaign's) is refused."""
     from cellsweep.sweep.results import export as do_export
 
-    if not csv_path and not sqlite_path:
-        raise UsageProblem("export: give --csv FILE and/or --sqlite FILE")
-    for option, value in (("--csv", csv_path), ("--sqlite", sqlite_path)):
+    if not csv_path and not sqlite_path and not npz_path:
+        raise UsageProblem("export: give --csv FILE, --sqlite FILE and/or --npz FILE")
+    for option, value in (("--csv", csv_path), ("--sqlite", sqlite_path), ("--npz", npz_path)):
         if value:
             check_output_path(Path(value), option)
     path = _results_path(results)
-    rows, lag = do_export(path, csv=csv_path, sqlite=sqlite_path, table=table)
+    rows, lag = do_export(path, csv=csv_path, sqlite=sqlite_path, table=table, npz=npz_path)
     click.echo(f"{rows} rows exported" + (f" ({lag} of them from the journal, not yet in the "
                                           "HDF5 file)" if lag else ""))
 

@@ -147,24 +147,32 @@ def metadata(path) -> dict:
     return St.ResultsFile(path).metadata()
 
 
-def export(path, csv=None, sqlite=None, table: str = "results") -> tuple[int, int]:
+def export(path, csv=None, sqlite=None, table: str = "results", npz=None) -> tuple[int, int]:
     """Write the results table (the journal's results included, see ``current``) as CSV and/or
-    an SQLite table (replacing a table of that name in an existing database); return the number
+    an SQLite table (replacing a table of that name in an existing database) and/or the
+    simulation-based-inference arrays as ``.npz`` (``sbi_arrays``); return the number
     of rows and how many of them came from the journal only. Raises ``ExportRefused`` before
     anything is written for an output that would
     destroy a results file or is not SQLite, ``FormatError`` for an unreadable input."""
-    targets = [(option, Path(value)) for option, value in (("--csv", csv), ("--sqlite", sqlite))
+    targets = [(option, Path(value)) for option, value in (("--csv", csv), ("--sqlite", sqlite),
+                                                           ("--npz", npz))
                if value is not None]
     problems = [p for option, target in targets for p in export_problems(path, target, option)]
-    if len(targets) == 2 and _same(targets[0][1], targets[1][1]):
-        problems.append(f"--sqlite {sqlite}: the same file as --csv; expected two different "
-                        "files")
+    for i, (option, target) in enumerate(targets):
+        for other, earlier in targets[:i]:
+            if _same(target, earlier):
+                problems.append(f"{option} {target}: the same file as {other}; expected "
+                                "different files")
+    if npz is not None and Path(npz).suffix != ".npz":
+        problems.append(f"--npz {npz}: expected a file name ending in .npz (numpy adds it "
+                        "otherwise)")
     if sqlite is not None and not str(table).strip():
         problems.append("--table: empty; expected an SQLite table name")
     if problems:
         raise ExportRefused(problems)
     f, from_journal = _current(path)
-    frame = f.frame()
+    frame = f.frame() if csv is not None or sqlite is not None else None
+    rows = len(frame) if frame is not None else int(f.done().sum())
     written = []                           # (temporary, target), renamed when all are written
     try:
         for option, target in targets:
@@ -178,6 +186,9 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> tuple[int, in
                     frame.to_csv(tmp, index=False)
                     if target.exists():
                         shutil.copymode(target, tmp)
+                elif option == "--npz":
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, **sbi_arrays(f))
                 else:
                     _write_sqlite(frame, target, tmp, table)
             except OSError as exc:
@@ -195,7 +206,56 @@ def export(path, csv=None, sqlite=None, table: str = "results") -> tuple[int, in
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-    return len(frame), from_journal
+    return rows, from_journal
+
+
+def sbi_arrays(f: "St.ResultsFile") -> dict:
+    """What simulation-based inference (the ``sbi`` package) trains on, one row per
+    evaluation with a result, in id order: ``theta`` (n × d parameters, float64), ``x``
+    (n × k features, float64, NaN where missing), ``valid`` (status ok and every feature
+    finite), ``ids``, ``theta_names``, ``x_names``, ``lower`` and ``upper`` (the prior's
+    bounds per parameter: ``prior_bounds``)."""
+    done = f.done()
+    theta = np.asarray(f.column("parameters")[done], dtype=np.float64)
+    x = np.asarray(f.column("features")[done], dtype=np.float64)
+    valid = (f.status_codes[done] == 0) & np.isfinite(x).all(axis=1)
+    lower, upper = prior_bounds(f, theta)
+    return {"theta": theta, "x": x, "valid": valid,
+            "ids": np.asarray(f.column("eval_id")[done], dtype=np.int64),
+            "theta_names": np.array(f.param_names, dtype=str),
+            "x_names": np.array(f.feature_names, dtype=str), "lower": lower, "upper": upper}
+
+
+def prior_bounds(f: "St.ResultsFile", theta=None) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bound of each parameter column: what the sweep recorded
+    (``parameter_bounds``: an axis's bounds, else its free parameter's), else the config's
+    ``cell.free`` bounds (an optimisation's parameters), else the range of the values."""
+    import json
+
+    import yaml
+
+    try:
+        recorded = json.loads(f.attrs.get("parameter_bounds") or "{}")
+    except ValueError:
+        recorded = {}
+    try:
+        config = yaml.safe_load(f.config_text) if f.config_text else {}
+        free = ((config or {}).get("cell") or {}).get("free") or {}
+    except yaml.YAMLError:
+        free = {}
+    lower, upper = [], []
+    for j, name in enumerate(f.param_names):
+        bounds = recorded.get(name)
+        spec = free.get(name) if isinstance(free, dict) else None
+        if bounds is None and isinstance(spec, dict) and {"low", "high"} <= set(spec):
+            bounds = [spec["low"], spec["high"]]
+        if bounds is None:
+            column = theta[:, j] if theta is not None else f.column("parameters")[:, j]
+            column = column[np.isfinite(column)]
+            bounds = [column.min(), column.max()] if column.size else [np.nan, np.nan]
+        lower.append(float(bounds[0]))
+        upper.append(float(bounds[1]))
+    return np.array(lower, dtype=np.float64), np.array(upper, dtype=np.float64)
 
 
 def _write_sqlite(frame, target: Path, tmp: Path, table: str) -> None:
