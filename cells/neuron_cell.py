@@ -204,14 +204,30 @@ class NeuronCell:
             self._distances_cache.clear()
         self._geometry_key = key
 
-    def _set_range(self, p: S.Parameter, value: float) -> None:
+    def parameter_segments(self, p: S.Parameter) -> list:
+        """The segments a range or section parameter sets, exactly as ``apply`` sets them
+        (a shape plot reads its values back there)."""
+        sections, found = self._targets(p)
+        return [seg for sec in sections for seg in sec] if sections is not None \
+            else list(found[0])
+
+    def _targets(self, p: S.Parameter):
+        """``(sections, None)`` for a parameter set on whole sections, else ``(None, (segments,
+        distances))`` for one set per segment (a distribution, or a distance region)."""
         custom = self.model.cell.region(p.region) is not None
-        if not p.distribution and not custom:
-            for sec in self.regions[p.region]:
+        if p.kind == "section" or (not p.distribution and not custom):
+            return self.regions[p.region], None
+        dist = self.model.cell.distribution(p.distribution) if p.distribution else None
+        return None, self._segments(p.region, dist.distance if dist else "path")
+
+    def _set_range(self, p: S.Parameter, value: float) -> None:
+        sections, found = self._targets(p)
+        if sections is not None:
+            for sec in sections:
                 setattr(sec, p.variable, value)
             return
         dist = self.model.cell.distribution(p.distribution) if p.distribution else None
-        segs, d = self._segments(p.region, dist.distance if dist else "path")
+        segs, d = found
         if dist is None:
             out = np.full(len(segs), value)
         else:

@@ -462,9 +462,23 @@ def export(results, csv_path, sqlite_path, table, npz_path):
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="The campaign's config, to plot an optimisation's best traces (default: "
                    "where the campaign found it, if it is unchanged).")
-def plot(results, out_dir, points, config):
+@click.option("--shape", "shape_point", type=int, default=None, metavar="POINT_ID",
+              help="Instead: draw the cell of this point (its parameters re-simulated), "
+                   "shape_<ID>.png and .html; with --protocol/--time/--variable or "
+                   "--parameter as for cellsweep shape.")
+@click.option("--protocol", default=None, help="With --shape: the protocol (default: the first).")
+@click.option("--time", "time_ms", type=float, default=None,
+              help="With --shape: the time (ms) of the protocol (default: its end).")
+@click.option("--variable", default=None, help="With --shape: what to colour by (default v).")
+@click.option("--parameter", default=None,
+              help="With --shape: colour by this parameter's value per segment instead.")
+@click.option("--projection", type=click.Choice(["xy", "xz", "yz"]), default="xy",
+              show_default=True, help="With --shape: the plane of the PNG.")
+def plot(results, out_dir, points, config, shape_point, protocol, time_ms, variable, parameter,
+         projection):
     """Response curves, heatmaps or a scatter matrix of a sweep, and traces of chosen points;
-    convergence, Pareto front, hall of fame and best traces of an optimisation."""
+    convergence, Pareto front, hall of fame and best traces of an optimisation; with --shape,
+    the cell of one point coloured by a variable or a parameter."""
     from cellsweep.launch.plots import plot_campaign
 
     from cellsweep.sweep.store import ResultsFile
@@ -474,6 +488,21 @@ def plot(results, out_dir, points, config):
     except ValueError:
         raise UsageProblem(f"--points {points!r}: expected comma-separated integers") from None
     path = _results_path(results, warn=False)
+    shape_options = (protocol, time_ms, variable, parameter)
+    if shape_point is None and any(v is not None for v in shape_options):
+        raise UsageProblem("--protocol, --time, --variable and --parameter go with --shape "
+                           "POINT_ID; expected --shape too")
+    if shape_point is not None:
+        from cellsweep.launch.shape_command import plot_point, request_from
+
+        if ids:
+            raise UsageProblem(f"--shape {shape_point} with --points {points}: expected one "
+                               "of them")
+        request = request_from(variable, protocol, time_ms, parameter)
+        out = Path(out_dir) if out_dir else path.with_name(path.stem + "_plots")
+        for written in plot_point(path, shape_point, out, request, projection, config):
+            click.echo(f"plot written to {written}")
+        return
     if ids:
         f = ResultsFile(path)
         if f.kind == "optimise":
@@ -582,6 +611,10 @@ main.add_command(profile)
 from cellsweep.launch.convergence_command import convergence  # noqa: E402 - after main
 
 main.add_command(convergence)
+
+from cellsweep.launch.shape_command import shape  # noqa: E402 - registered after main
+
+main.add_command(shape)
 
 from cellsweep.launch.report_command import report  # noqa: E402 - registered after main
 
