@@ -48,7 +48,7 @@ def report(results, output, points):
 
     data = gather(path, points=points)
     targets = campaign_targets(path, data) if data["optimisation"] is not None else {}
-    write_atomically(out, render(data, targets, sensitivity_of(path)))
+    write_atomically(out, render(data, targets))
     click.echo(str(out))
 
 
@@ -98,8 +98,3 @@ def campaign_targets(path: Path, data: dict) -> dict:
     except (FrameworkError, OSError, ValueError, TypeError, KeyError):
         return {}
     return {f.name: (float(f.mean), float(f.std)) for f in model.features}
-
-
-def sensitivity_of(path: Path):
-    """The sensitivity indices when the file's design allows them, else None."""
-    return None

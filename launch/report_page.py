@@ -43,9 +43,9 @@ max-height:480px}
 """
 
 
-def render(data: dict, targets: dict | None = None, sensitivity=None) -> str:
+def render(data: dict, targets: dict | None = None) -> str:
     """The whole page. ``targets``: {feature: (mean, std)} of the campaign's config, if it
-    could be read; ``sensitivity``: a ``sweep.sensitivity.Sensitivity`` or None."""
+    could be read."""
     import plotly.offline
 
     page = _Page()
@@ -57,7 +57,7 @@ def render(data: dict, targets: dict | None = None, sensitivity=None) -> str:
         _response(page, data),
         _optimisation(page, data, targets or {}),
         _profile(page, data),
-        _sensitivity(page, sensitivity),
+        _sensitivity(page, data),
         _slowest(data),
     ]
     present = [(sid, title) for (sid, title), part in zip(SECTIONS, body) if part]
@@ -523,8 +523,73 @@ def _profile(page, data) -> str:
     return _section("profile", "Profile", *parts)
 
 
-def _sensitivity(page, sens) -> str:
-    return ""
+MAX_SENSITIVITY_PANELS = 12
+
+
+def _sensitivity(page, data) -> str:
+    """Sobol' S1/ST (or Morris mu*/sigma) bars with their bootstrap intervals per output, a
+    parameters x outputs heatmap of the total index, the counts of valid points per output."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    sa = data.get("sensitivity")
+    if sa is None:
+        return ""
+    if "refused" in sa:
+        return _section("sensitivity", "Sensitivity",
+                        _note(f"A {sa['design']} design, but no indices: {sa['refused']}"))
+    res = sa["result"]
+    table, counts, params = res.table, res.counts, res.parameters
+    sobol = res.method == "sobol"
+    first, second = ("S1", "ST") if sobol else ("mu_star", "sigma")
+    labels = {"S1": "S1 (first order)", "ST": "ST (total)", "mu_star": "μ*", "sigma": "σ"}
+    method = "Sobol' indices (SALib)" if sobol else "Morris screening (SALib)"
+    parts = [_note(f"{method} of the {sa['design']} design, {res.conf_level:.0%} bootstrap "
+                   f"intervals ({res.resamples} resamples).")]
+    parts += [_note(n) for n in res.notes]
+    outputs = res.outputs
+    if outputs:
+        shown = outputs[:MAX_SENSITIVITY_PANELS]
+        heat_index = "ST" if sobol else "mu_star"
+        z = []
+        for name in outputs:
+            part = table[(table["output"] == name) & (table["index"] == heat_index)]
+            values = part.set_index("parameter").reindex(params)["value"].to_numpy(float)
+            if not sobol:            # mu* in output units: scaled by the output's largest
+                top = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
+                values = values / top if top else values
+            z.append(values)
+        heat = go.Figure(go.Heatmap(z=np.array(z).T, x=outputs, y=params, colorscale="Viridis",
+                                    zmin=0, zmax=1, colorbar=dict(
+                                        title="ST" if sobol else "μ* / max")))
+        heat.update_layout(title=("total index ST" if sobol else "μ*, scaled per output") +
+                           ": parameters × outputs", xaxis_tickangle=-35)
+        parts.append(page.figure(heat, max(320, 120 + 28 * len(params))))
+        rows, cols = _grid(len(shown))
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=shown)
+        for k, name in enumerate(shown):
+            for index, colour in ((first, "#1f77b4"), (second, "#ff7f0e")):
+                part = table[(table["output"] == name) & (table["index"] == index)]
+                part = part.set_index("parameter").reindex(params)
+                conf = part["conf"].to_numpy(float)
+                fig.add_trace(go.Bar(
+                    x=params, y=part["value"].to_numpy(float), name=labels[index],
+                    marker_color=colour, showlegend=k == 0, legendgroup=index,
+                    error_y=None if np.isnan(conf).all() else dict(
+                        type="data", array=np.nan_to_num(conf), visible=True)),
+                    row=k // cols + 1, col=k % cols + 1)
+        fig.update_layout(barmode="group", title=f"{labels[first]} and {labels[second]} per "
+                                                 "output, with bootstrap intervals")
+        parts.append(page.figure(fig, 280 * rows + 100))
+        if len(outputs) > len(shown):
+            parts.append(_note(f"Bars for the first {len(shown)} of {len(outputs)} outputs; "
+                               "the heatmap has all."))
+    rows = [(r["output"], r["outcome"], r["points"], r["valid"], r["used"], r["dropped"],
+             r["detail"]) for r in counts.to_dict("records")]
+    parts.append("<h3>Points per output</h3>" + _table(
+        ["output", "outcome", "points", "valid points", "blocks used", "blocks dropped",
+         "detail"], rows, numeric=(2, 3, 4, 5)))
+    return _section("sensitivity", "Sensitivity", *parts)
 
 
 def _slowest(data) -> str:

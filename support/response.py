@@ -42,6 +42,12 @@ class ResponseEvaluator:
                 "params": p, "features": values, "scores": scores,
                 "timings": {"total": 1e-4 * (1 + i % 7), "simulate": 8e-5}, "nseg": 1}
 
+    def trace_layout(self):           # what a sweep's store asks of its evaluator
+        return []
+
+    def curve_layout(self):
+        return []
+
     def failure_record(self, task, status, message, attempt=None):
         n = len(self.feature_names)
         return {"id": task["id"], "attempt": attempt or task.get("attempt", 1),
@@ -102,3 +108,21 @@ def write_results(path, points: np.ndarray, names=("a", "b", "c"), workers: int 
         store.finish(complete=n == len(points))
         return None
     return store
+
+
+def run_sweep(config, output=None):
+    """A real sweep campaign of ``config`` (its design, its store, the serial executor) with
+    ``ResponseEvaluator`` in place of the cell: the file ``cellsweep run`` would write, in
+    milliseconds. Returns the output path."""
+    import dataclasses
+
+    from cellsweep.launch.backends import SerialExecutor, StopFlag
+    from cellsweep.launch.supervisor import Limits
+    from cellsweep.sweep import campaign
+
+    plan = campaign.prepare(config, output=output)
+    plan = dataclasses.replace(plan, evaluator=ResponseEvaluator(plan.sweep.names))
+    store = campaign.open_store(plan, restart=True)
+    stop = StopFlag()
+    campaign.run(plan, SerialExecutor(plan.evaluator, Limits(), stop), stop, store)
+    return plan.run.output

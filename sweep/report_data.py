@@ -3,7 +3,7 @@
 ``gather(path)`` reads the file once through ``sweep.store`` (with what a running or killed
 campaign's journal holds beyond it, as ``results.current`` does) and returns one dict per
 section: ``provenance``, ``status``, ``failures``, ``timeline``, ``response``, ``optimisation``,
-``profile``, ``slowest`` (a section the file has nothing for is ``None``). The page
+``profile``, ``slowest``, ``sensitivity`` (a section the file has nothing for is ``None``). The page
 (``launch.report_page``) only draws and formats these.
 
 Why columns and never rows: a million-row file must report in seconds, so everything is numpy
@@ -58,6 +58,7 @@ def gather(path, points: int = POINTS, seed: int = 0) -> dict:
     out["optimisation"] = optimisation(f, ok, points, rng_seed) if f.kind == "optimise" else None
     out["profile"] = profile(f)
     out["slowest"] = slowest(f)
+    out["sensitivity"] = sensitivity(f)
     return out
 
 
@@ -441,3 +442,18 @@ def slowest(f, n: int = SLOWEST) -> dict | None:
                       "parameters": [float(x) for x in params[i]]}
                      for i, j in zip(done[top].tolist(), top.tolist())],
             "median_s": float(np.median(finite)) if finite.size else math.nan}
+
+
+def sensitivity(f) -> dict | None:
+    """The indices of ``sweep.sensitivity`` when the file's design allows them (saltelli or
+    morris): ``{"design", "result"}`` (a ``Sensitivity``), or ``{"design", "refused"}`` with
+    why none could be computed; None for any other design."""
+    from cellsweep.sweep import sensitivity as SA
+
+    design = SA.design_of(f)
+    if design is None:
+        return None
+    try:
+        return {"design": design, "result": SA.analyse(f)}
+    except ValueError as exc:                  # e.g. rows that are not whole blocks
+        return {"design": design, "refused": str(exc)}
