@@ -19,6 +19,7 @@ import bisect
 import math
 import re
 from collections import defaultdict
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,6 +56,7 @@ class MorphologyIssue:
     line: int | None
     severity: Severity
     message: str
+    kind: str = dataclasses.field(default="", compare=False)  # the check: "type", "roots", ...
 
     def __post_init__(self):
         if self.severity not in ("error", "warning"):
@@ -80,7 +82,7 @@ class _Issues:
         self._count[kind] += 1
         self._severity[kind] = severity
         if self._count[kind] <= MAX_ISSUES_PER_KIND:
-            self.items.append(MorphologyIssue(self.path, line, severity, message))
+            self.items.append(MorphologyIssue(self.path, line, severity, message, kind))
 
     def error(self, kind: str, line: int | None, message: str):
         self.add(kind, line, "error", message)
@@ -93,7 +95,7 @@ class _Issues:
             if count > MAX_ISSUES_PER_KIND:
                 self.items.append(MorphologyIssue(
                     self.path, None, self._severity[kind],
-                    f"{count - MAX_ISSUES_PER_KIND} more {kind} problems not listed"))
+                    f"{count - MAX_ISSUES_PER_KIND} more {kind} problems not listed", kind))
         return self.items
 
 
@@ -501,6 +503,9 @@ class Import3dSection:
     logical: bool
     length_um: float | None
     n3d: int | None
+    # the 3-D points (x, y, z, diam) Import3d gives the section; a contour soma: its contour
+    points: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    lines: tuple = dataclasses.field(default=(), compare=False, repr=False)  # its own points'
 
 
 @dataclass(frozen=True)
@@ -532,6 +537,7 @@ class _Sec:
     stacked: bool = False  # a further contour of a soma stack: no section of its own
     file_x: float | None = None  # where on the parent the file's parent point lies
     name: str = ""
+    lines: list = dataclasses.field(default_factory=list)  # ASC: the line of each own point
 
 
 def topology_report(path) -> list[str]:
@@ -558,9 +564,13 @@ def topology_report(path) -> list[str]:
     ] + [f"warning: {warning}" for warning in topo.warnings]
 
 
-def import3d_topology(path) -> Topology:
-    """The sections NEURON's Import3d builds from ``path``; raises MorphologyError on errors."""
-    raise_for_errors(path)
+def import3d_topology(path, tolerate: tuple[str, ...] = ()) -> Topology:
+    """The sections NEURON's Import3d builds from ``path``; raises MorphologyError on errors.
+
+    ``tolerate``: kinds of error to pass over (``("type",)``: a non-standard type code, which
+    Import3d reads into sections ``dend_<code>`` but cellsweep's cell template cannot hold), so
+    that ``cells.morphology_inspect`` can say what Import3d would make of such a file."""
+    raise_for_errors(path, [i for i in check_morphology(path) if i.kind not in tolerate])
     issues = _Issues(str(path))
     lines = _read_lines(Path(path), issues)
     if Path(path).suffix.lower() == ".swc":
@@ -580,16 +590,68 @@ def import3d_topology(path) -> Topology:
     return Topology(str(path), *soma, sections, n_points, tuple(warnings))
 
 
+@dataclass(frozen=True)
+class FilePoint:
+    """A point as the file writes it, for ``cells.morphology_inspect``. SWC: its id and its
+    parent's id. ASC (no ids): numbered 1, 2, ... soma contours first, then the trees in file
+    order; the parent is the previous point of its branch (the parent branch's last point for a
+    branch's first), -1 for a tree's first point (Import3d wires it to a soma) and a contour's."""
+
+    id: int
+    type: int
+    x: float
+    y: float
+    z: float
+    diam: float  # 2 |radius| for SWC (NEURON takes |r|)
+    parent: int  # -1: none
+    line: int
+    contour: bool = False  # a point of an ASC soma contour (an outline, not a tree)
+
+
+def file_points(path) -> list[FilePoint] | None:
+    """Every point of the file that can be read (an SWC file with id or parent errors still
+    gives its points), or None when none can (unreadable file, broken ASC syntax)."""
+    issues = _Issues(str(path))
+    lines = _read_lines(Path(path), issues)
+    if lines is None:
+        return None
+    if Path(path).suffix.lower() == ".swc":
+        parsed = [p for p in (_parse_swc_line(n, s, issues) for n, s in enumerate(lines, 1)) if p]
+        return [FilePoint(p.id, p.type, *p.xyz, 2 * abs(p.radius), p.parent, p.line)
+                for p in parsed] or None
+    tokens = _asc_tokens(lines, issues)
+    if tokens is None or not _asc_balanced(tokens, issues):
+        return None
+    somas, trees = _asc_objects(tokens, issues)
+    out: list[FilePoint] = []
+    for sec in somas:
+        for k, (point, line) in enumerate(zip(sec.points, sec.lines)):
+            out.append(FilePoint(len(out) + 1, 1, *point[:4], out[-1].id if k else -1, line,
+                                 contour=True))
+    last_id: dict[int, int] = {}  # id(section) -> the id of its last point
+    for tree in trees:
+        for sec in tree:
+            parent = last_id[id(sec.parent)] if sec.parent is not None else -1
+            for point, line in zip(sec.points[-sec.own:], sec.lines):
+                out.append(FilePoint(len(out) + 1, sec.type, *point[:4], parent, line))
+                parent = out[-1].id
+            last_id[id(sec)] = parent
+    return out or None
+
+
 def _public(sec: _Sec) -> Import3dSection:
     drawn = sec.points[sec.first:]
     if sec.contour:
         length, n3d = None, None
     elif len(drawn) == 1:  # a one-point root: drawn as a cylinder along x, L = diam
         length, n3d = abs(drawn[0][3]), 3
+        x, y, z, d = drawn[0]
+        drawn = [(x - abs(d) / 2, y, z, d), (x, y, z, d), (x + abs(d) / 2, y, z, d)]
     else:
         length, n3d = _path_length(drawn), len(drawn)
     return Import3dSection(sec.name, sec.type, sec.parent.name if sec.parent else None,
-                           sec.parent_x if sec.parent else None, sec.first == 1, length, n3d)
+                           sec.parent_x if sec.parent else None, sec.first == 1, length, n3d,
+                           tuple(tuple(p[:4]) for p in drawn), tuple(sec.lines))
 
 
 def _placement_warnings(secs: list[_Sec], n_somas: int, dropped: list[_Sec]) -> list[str]:
@@ -715,6 +777,7 @@ def _swc_sections(points: list[_Point]) -> tuple[list[_Sec], tuple[str, str], li
                                    secs[0], soma_children, points[start].line))
             if to_proximal[start]:
                 secs[-1].parent_x, secs[-1].file_x = 0.0, None
+        secs[-1].lines = [p.line for p in points[start:end + 1]]
         start = end + 1
     soma, warnings = _swc_soma(points, raw, parent, sphere3, secs)
     return secs, soma, warnings
@@ -802,18 +865,7 @@ def _why_not_neuromorpho(points, raw, parent) -> str:
 # tree's branches, depth first; a tree's root is wired to the middle of a soma.
 
 def _asc_sections(tokens, issues) -> tuple[list[_Sec], tuple[str, str], list[str]]:
-    somas, trees = [], []
-    for start, end in _asc_top_level_objects(tokens, issues):
-        head = tokens[start + 1]
-        if head.kind == "string" and head.text in ASC_SOMA_NAMES:
-            points = [_asc_point(tokens, s, e) for s, e in _asc_children(tokens, start + 2, end)
-                      if _is_point(tokens, s)]
-            if len(points) >= 3:
-                somas.append(_Sec(1, points, head.line, len(points), contour=True))
-        elif head.kind == "(" and _asc_tree_type(tokens, start, end):
-            tree: list[_Sec] = []
-            trees.append(tree)
-            _asc_branch(tokens, start + 1, end, _asc_tree_type(tokens, start, end), None, tree)
+    somas, trees = _asc_objects(tokens, issues)
     stacks, previous = [], None  # consecutive contours whose x-y boxes overlap: one soma
     for sec in somas:
         box = _box([sec])
@@ -855,6 +907,26 @@ def _asc_sections(tokens, issues) -> tuple[list[_Sec], tuple[str, str], list[str
     return somas + [sec for tree in trees for sec in tree], soma, warnings
 
 
+def _asc_objects(tokens, issues) -> tuple[list[_Sec], list[list[_Sec]]]:
+    """The soma contours (sections of type 1) and the typed trees (each a list of sections,
+    depth first), in file order, as read_nlcda3.hoc reads them."""
+    somas, trees = [], []
+    for start, end in _asc_top_level_objects(tokens, issues):
+        head = tokens[start + 1]
+        if head.kind == "string" and head.text in ASC_SOMA_NAMES:
+            spans = [(s, e) for s, e in _asc_children(tokens, start + 2, end)
+                     if _is_point(tokens, s)]
+            points = [_asc_point(tokens, s, e) for s, e in spans]
+            if len(points) >= 3:
+                somas.append(_Sec(1, points, head.line, len(points), contour=True,
+                                  lines=[tokens[s + 1].line for s, _ in spans]))
+        elif head.kind == "(" and _asc_tree_type(tokens, start, end):
+            tree: list[_Sec] = []
+            trees.append(tree)
+            _asc_branch(tokens, start + 1, end, _asc_tree_type(tokens, start, end), None, tree)
+    return somas, trees
+
+
 def _asc_tree_type(tokens, start, end) -> int:
     """The tree's type code from its last property before the first point; 0 for a text."""
     last = None
@@ -871,7 +943,7 @@ def _asc_tree_type(tokens, start, end) -> int:
 def _asc_branch(tokens, start, end, kind, parent, out):
     """Append the section of the branch in tokens[start:end], then its children's, to ``out``:
     its points, then a split '( branch | branch ... )'; markers and spines '<...>' are skipped."""
-    points, split, line = [], None, 0
+    points, split, line, lines = [], None, 0, []
     spines = [i for i in range(start, end) if tokens[i].text in ("<", ">")]
     for child, child_end in _asc_children(tokens, start, end):
         head = tokens[child + 1]
@@ -879,6 +951,7 @@ def _asc_branch(tokens, start, end, kind, parent, out):
             continue  # inside '<' ... '>'
         if head.kind == "number":
             points.append(_asc_point(tokens, child, child_end))
+            lines.append(head.line)
             line = line or head.line
         elif head.kind == "(" and points and split is None:
             split = (child + 1, child_end)
@@ -887,7 +960,7 @@ def _asc_branch(tokens, start, end, kind, parent, out):
     own = len(points)
     if parent is not None and parent.points[-1][:3] != points[0][:3]:
         points.insert(0, (*parent.points[-1][:3], points[0][3]))  # need_extra
-    sec = _Sec(kind, points, line, own, parent=parent)
+    sec = _Sec(kind, points, line, own, parent=parent, lines=lines)
     out.append(sec)
     if split:
         lo, depth = split[0], 0
@@ -906,21 +979,27 @@ def _asc_point(tokens, start, end) -> tuple:
 
 
 def _contour_centre(points) -> list[float]:
-    """Import3d_Section.contourcenter: the mean of 101 points spaced evenly (in x-y) along the
-    contour from its first point to its last (the closing side is not sampled)."""
+    """Import3d_Section.contourcenter: the mean of ``contour_samples``."""
+    samples = contour_samples(points)
+    return [sum(p[c] for p in samples) / len(samples) for c in range(3)]
+
+
+def contour_samples(points) -> list[tuple[float, float, float]]:
+    """The 101 points Import3d_Section.contourcenter puts evenly (in x-y) along a contour from
+    its first point to its last (the closing side is not sampled)."""
     arc = [0.0]
     for a, b in zip(points, points[1:]):
         arc.append(arc[-1] + math.dist(a[:2], b[:2]))
-    centre = [0.0, 0.0, 0.0]
+    samples = []
     j = 0
     for k in range(101):
         s = arc[-1] * k / 100
         while j < len(arc) - 2 and arc[j + 1] < s:
             j += 1
         w = (s - arc[j]) / (arc[j + 1] - arc[j]) if arc[j + 1] > arc[j] else 0.0
-        for c in range(3):
-            centre[c] += (points[j][c] + w * (points[j + 1][c] - points[j][c])) / 101
-    return centre
+        samples.append(tuple(points[j][c] + w * (points[j + 1][c] - points[j][c])
+                             for c in range(3)))
+    return samples
 
 
 def _box(group, margin=0.0) -> tuple[float, float, float, float]:

@@ -612,6 +612,10 @@ from cellsweep.launch.convergence_command import convergence  # noqa: E402 - aft
 
 main.add_command(convergence)
 
+from cellsweep.launch.morphology_command import morphology  # noqa: E402 - after main
+
+main.add_command(morphology)
+
 from cellsweep.launch.shape_command import shape  # noqa: E402 - registered after main
 
 main.add_command(shape)
