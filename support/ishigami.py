@@ -3,9 +3,11 @@
 f(x) = sin x1 + a sin² x2 + b x3⁴ sin x1 over [-π, π]³, here reached from any three parameters
 by mapping each one's bounds linearly onto [-π, π] (Sobol' indices do not change under such a
 map). With a = 7, b = 0.1: S1 = 0.3139, 0.4424, 0; ST = 0.5576, 0.4424, 0.2437; S13 = 0.2437.
-The first feature is f, any further ones f + 0·x (the same); ``fail`` makes the points whose
-first parameter lies in a band fail (status ``error``, NaN features), as an evaluation that
-cannot compute its features would.
+The first three of the file's parameter columns are x1, x2, x3; further columns are ignored by
+f (their indices are exactly zero). Every feature is f; ``fail`` makes the points whose first
+parameter's unit value lies in a band fail (status ``error``, NaN features), as an evaluation
+that cannot compute its features would. ``run_ishigami`` runs a sweep config through the
+engine with this evaluator in place of NEURON.
 """
 
 import math
@@ -30,13 +32,14 @@ def analytic(a: float = A, b: float = B) -> dict:
 
 @dataclass(frozen=True)
 class IshigamiEvaluator:
-    param_names: tuple            # the three parameters, in the file's column order
+    param_names: tuple            # the file's parameter columns; the first three are x1..x3
     bounds: tuple                 # ((low, high), ...) of each, mapped onto [-pi, pi]
-    feature_names: tuple          # the file's features: the first gets f, others f too
+    feature_names: tuple          # the file's features: each gets f
     fail: tuple = ()              # (low, high) of the first parameter's unit value that fails
 
     def _unit(self, params) -> list[float]:
-        return [(params[n] - lo) / (hi - lo) for n, (lo, hi) in zip(self.param_names, self.bounds)]
+        return [(params[n] - lo) / (hi - lo)
+                for n, (lo, hi) in list(zip(self.param_names, self.bounds))[:3]]
 
     def __call__(self, task):
         params = task["params"]
@@ -63,3 +66,31 @@ class IshigamiEvaluator:
         return {"id": task["id"], "attempt": task.get("attempt", 1), "status": status,
                 "message": message, "params": [task["params"][p] for p in self.param_names],
                 "features": [math.nan] * n, "scores": [250.0] * n, "timings": {}, "nseg": -1}
+
+
+def run_ishigami(config, output, workers: int | None = None, fail=(), restart: bool = True):
+    """Run the sweep of ``config`` into ``output`` through the engine (the sweep kind's
+    prepare, open_store and run, serially or on ``workers`` supervised processes), with
+    ``IshigamiEvaluator`` evaluating the points; returns the ``Summary``."""
+    import dataclasses
+
+    from cellsweep.launch.backends import ProcessExecutor, SerialExecutor, StopFlag
+    from cellsweep.launch.supervisor import Limits
+    from cellsweep.sweep import campaign
+
+    plan = campaign.prepare(config, output=output)
+    free = {p.name: p for p in plan.model.free_parameters}      # the bounds mapped to [-pi, pi]
+    evaluator = IshigamiEvaluator(
+        tuple(plan.sweep.names), tuple((free[n].low, free[n].high) for n in plan.sweep.names),
+        tuple(f.name for f in plan.model.features), tuple(fail))
+    plan = dataclasses.replace(plan, evaluator=evaluator)
+    store = campaign.open_store(plan, restart=restart)
+    if store is None:
+        return None
+    stop = StopFlag()
+    executor = (SerialExecutor(evaluator, Limits(), stop) if workers is None else
+                ProcessExecutor(evaluator, Limits(recycle_after=10**9), stop, workers=workers))
+    try:
+        return campaign.run(plan, executor, stop, store)
+    finally:
+        executor.close()
