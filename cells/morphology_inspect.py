@@ -35,8 +35,8 @@ CONSTANT_MIN_POINTS = 10      # a type with this many points, all of one diamete
 JUMP_MIN_UM = 30.0            # a step between consecutive points longer than this ...
 JUMP_MEDIAN_FACTOR = 10.0     # ... and than this many times the file's median step is a jump
 ALONG_AXIS = 0.9              # a step is "along z" when |dz| is this fraction of its length
-Z_STEP_MIN_UM = 3.0           # a z step: |dz| at least this, 3 median steps and 2 x its x-y move
-Z_STEP_MEDIAN_FACTOR = 3.0
+Z_STEP_MIN_UM = 3.0           # a z step: |dz| at least this, 2 median steps and 2 x its x-y move
+Z_STEP_MEDIAN_FACTOR = 2.0
 Z_STEP_XY_FACTOR = 2.0
 BACKLASH_WINDOW = 5           # ... undone (opposite sign) within this many points downstream
 BACKLASH_RATIO = 3.0          # ... by a step of size within this factor
@@ -547,7 +547,7 @@ def format_table(report: Inspection) -> str:
                          _num(t.length_um, ".1f"), _num(t.area_um2, ".1f"),
                          _num(t.diam_min, ".3g"), _num(t.diam_median, ".3g"),
                          _num(t.diam_max, ".3g"), str(t.distinct_diameters)))
-        lines += _aligned(rows, left=1)
+        lines += _aligned(rows, left=1, pad_last=True)
     lines.append("")
     if report.findings:
         rows = [("level", "code", "where", "message")]
@@ -561,15 +561,15 @@ def format_table(report: Inspection) -> str:
     return "\n".join(lines)
 
 
-def _aligned(rows, left: int) -> list[str]:
+def _aligned(rows, left: int, pad_last: bool = False) -> list[str]:
     """Columns padded to their widest cell; the first ``left`` columns left-aligned, numbers
-    right-aligned; the last column is not padded."""
+    right-aligned; the last column (a message) is not padded unless ``pad_last``."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for r in rows:
         cells = []
         for i, cell in enumerate(r):
-            if i == len(r) - 1:
+            if i == len(r) - 1 and not pad_last:
                 cells.append(cell)
             elif i < left or left >= len(r) - 1:
                 cells.append(cell.ljust(widths[i]))
