@@ -427,10 +427,8 @@ def slowest(f, n: int = SLOWEST) -> dict | None:
     total = f.column("timings")[done][:, TIMINGS.index("total")]
     took = np.where(np.isfinite(wall), wall, total)
     took = np.where(np.isfinite(took), took, -np.inf)
-    k = min(n, done.size)
-    top = np.argpartition(-took, k - 1)[:k]
     ids = f.column("eval_id")[done]
-    top = top[np.lexsort((ids[top], -took[top]))]
+    top = np.lexsort((ids, -took))[:n]            # ties: the lower id first
     params, hosts, timings = f.column("parameters"), f.column("host"), f.column("timings")
     finite = took[np.isfinite(took)]
     return {"parameters": list(f.param_names), "timings": list(TIMINGS),

@@ -1,0 +1,235 @@
+"""``cellsweep report``: the page of a sweep with failures (a real NEURON campaign with faults
+injected by a mechanism), of an optimisation, of a profile, of a running campaign and of a
+large file; its numbers against the file's; opened in a real headless Chromium (no console
+error, no request leaving the machine, every plot drawn with data, not blank); bad input
+refused in one line with nothing written."""
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from cellsweep.sweep.store import ResultsFile
+from support.response import write_results
+from tests.browser import not_blank, open_page
+from tests.helpers import DATA, plain, run_cellsweep, write_config
+
+MAIN = ("provenance", "status", "failures", "timeline", "slowest")
+
+
+def report(results, *args, check=True):
+    return run_cellsweep("report", results, *args, check=check, timeout=120)
+
+
+def page_of(results, *args) -> tuple:
+    proc = report(results, *args)
+    path = proc.stdout.strip().splitlines()[-1]
+    return path, Path(path).read_text(encoding="utf-8")
+
+
+def check_in_browser(path, sections) -> dict:
+    """Open the page: no errors, no remote requests, the sections there, every plotly graph
+    drawn with data; returns what the DOM says of the tables."""
+    with open_page(path, height=1100, settle_ms=300) as view:
+        assert view.errors == []
+        assert view.requests == []
+        present = view.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
+        assert set(sections) <= set(present), present
+        plots = view.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                              ".map(e => e.data ? e.data.length : 0)")
+        figures = view.evaluate("document.querySelectorAll('div[id^=figure-]').length")
+        assert len(plots) == figures > 0 and min(plots) > 0, (plots, figures)
+        assert not_blank(view.screenshot())
+        return view.evaluate("""(() => { const out = {};
+            for (const s of document.querySelectorAll('section')) {
+              out[s.id] = Array.from(s.querySelectorAll('table')).map(t =>
+                Array.from(t.querySelectorAll('tbody tr')).map(r =>
+                  Array.from(r.cells).map(c => c.textContent)));
+            } return out; })()""")
+
+
+# -- a sweep of a real cell with failures ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory):
+    """The fault mechanism's campaign without its timeout point: ok, a hoc error, a crash
+    (retried once), an integration failure, NaN features; one worker."""
+    folder = tmp_path_factory.mktemp("report_faults")
+    for name in ("faults.yaml", "fault.mod", "ball_stick.swc"):
+        shutil.copy(DATA / "faults" / name, folder / name)
+    rows = (DATA / "faults" / "faults.csv").read_text().splitlines()
+    (folder / "faults.csv").write_text("\n".join(r for r in rows if not r.startswith("2,"))
+                                       + "\n")
+    output = folder / "faults.h5"
+    run_cellsweep("run", folder / "faults.yaml", "-o", output, "--workers", "1", timeout=300)
+    return output
+
+
+@pytest.mark.neuron
+def test_sweep_with_failures_page_equals_the_file(faults):
+    path, text = page_of(faults)
+    assert path == str(faults.with_name("faults.report.html"))
+    f = ResultsFile(faults)
+    tables = check_in_browser(path, MAIN + ("response",))
+    status = {row[0]: int(row[1]) for row in tables["status"][0]}
+    assert status == f.status_counts() == {"ok": 3, "error": 2, "crashed": 1, "nan": 1}
+    frame = f.frame()
+    bad = frame[frame["status"] != "ok"]
+    want = {(s, m): sorted(g["eval_id"].tolist())
+            for (s, m), g in bad.groupby(["status", "message"])}
+    shown = {(row[0], row[3]): [int(i) for i in row[4].split(", ")]
+             for row in tables["failures"][0]}
+    assert shown == want
+    crashed = next(row for row in tables["failures"][0] if row[0] == "crashed")
+    assert crashed[2] == "1"                                # retried once
+    wall = (frame["t_end"] - frame["t_start"]).to_numpy()
+    slowest = [int(row[0]) for row in tables["slowest"][0]]
+    assert slowest == frame["eval_id"].to_numpy()[np.lexsort((frame["eval_id"], -wall))].tolist()
+    assert f.signature in text and "versions" in text.lower()
+    assert "&lt;" not in f.config_text and "injected hoc error" in text
+
+
+# -- an optimisation ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def optimisation(tmp_path_factory, bluepyopt_simplecell):
+    folder = tmp_path_factory.mktemp("report_optimise")
+    data = yaml.safe_load((DATA / "simplecell" / "optimise_simplecell.yaml").read_text())
+    data["cell"]["morphology"] = str(bluepyopt_simplecell / "simple.swc")
+    data["optimise"].update(offspring_size=6, max_generations=3)
+    data["run"]["traces"] = True
+    config = folder / "opt.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    output = folder / "opt.h5"
+    run_cellsweep("run", config, "-o", output, "--workers", "2", timeout=300)
+    return output
+
+
+@pytest.mark.neuron
+def test_optimisation_page_has_convergence_front_and_the_best_against_targets(optimisation):
+    path, text = page_of(optimisation, "--output", optimisation.parent / "out" / "opt.html")
+    tables = check_in_browser(path, MAIN + ("optimisation", "response"))
+    f = ResultsFile(optimisation)
+    hof = f.optimisation()["hall_of_fame"]
+    hall, best = tables["optimisation"][0], tables["optimisation"][1]
+    assert [int(row[1]) for row in hall] == hof["eval_id"].tolist()
+    assert [row[0] for row in best] == f.feature_names
+    assert [float(row[2]) for row in best] == [1.0, 5.0]         # the targets' means
+    assert "Pareto front" in text and "total score per generation" in text
+    assert "stored traces" in text                               # run.traces: they are shown
+
+
+# -- a profile -----------------------------------------------------------------------------------------
+PROFILE = """
+cell:
+  name: tiny_ball_stick
+  morphology: ball_stick.swc
+  insert: {somatic: [hh], basal: [pas]}
+  fixed: {celsius: 6.3, Ra.all: 100, cm.all: 1.0, g_pas.basal: 1.0e-4, e_pas.basal: -65}
+  free:
+    gnabar_hh.somatic: {low: 0.05, high: 0.2, default: 0.12}
+protocols:
+  step:
+    tstop_ms: 100
+    stimuli: {stim: {kind: step, amp_nA: 0.3, delay_ms: 20, duration_ms: 60}}
+profile:
+  passive: {delay_ms: 50, duration_ms: 100, after_ms: 10, baseline_ms: 40, steady_ms: 20}
+  fi: {amplitudes_nA: [0.0, 0.2, 0.4], delay_ms: 20, duration_ms: 200, after_ms: 30}
+"""
+
+
+@pytest.mark.neuron
+def test_profile_page_has_its_measures_and_curves(tmp_path):
+    shutil.copy(DATA / "tiny" / "ball_stick.swc", tmp_path / "ball_stick.swc")
+    config = write_config(tmp_path / "cell.yaml", PROFILE)
+    output = tmp_path / "profile.h5"
+    run_cellsweep("profile", config, "-o", output, "--backend", "serial", timeout=300)
+    path, _ = page_of(output)
+    tables = check_in_browser(path, ("provenance", "status", "profile"))
+    measures = ResultsFile(output).profile()["measures"]
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in measures["names"]]
+    assert [row[0] for row in tables["profile"][0]] == names
+    assert "v_rest" in names and "fi_slope" in names
+
+
+# -- a running campaign, a large file, a sensitivity design -----------------------------------------
+def test_running_campaign_page(tmp_path):
+    path = tmp_path / "running.h5"
+    store = write_results(path, np.random.default_rng(0).random((900, 3)), finish=False,
+                          upto=400, commit=False)
+    try:
+        page, text = page_of(path)
+        assert "running" in text and "400 of 900 evaluations" in text
+        assert "the HDF5 file holds 0 results, its journal all 400" in text
+        assert all(f'id="{sid}"' in text for sid in MAIN + ("response",))
+    finally:
+        store.finish(complete=False)
+
+
+def test_large_file_page_is_down_sampled_and_small(tmp_path):
+    path = tmp_path / "large.h5"
+    write_results(path, np.random.default_rng(0).random((20_000, 3)), workers=8)
+    page, text = page_of(path, "--points", "1500")
+    ok = int(np.count_nonzero(ResultsFile(path).status_codes == 0))
+    assert f"1500 of {ok} ok evaluations are drawn, chosen uniformly at random (seed 0)" in text
+    import plotly.offline
+
+    assert len(text.encode()) - len(plotly.offline.get_plotlyjs()) < 1_500_000
+    assert text.count(plotly.offline.get_plotlyjs()[:300]) == 1        # plotly.js once
+    assert text.count("Plotly.newPlot") == len(re.findall(r'<div id="figure-\d+"', text))
+    check_in_browser(page, MAIN + ("response",))
+
+
+def test_sensitivity_design_page(tmp_path):
+    from support.response import run_sweep
+    from tests.helpers import copy_tiny
+
+    copy_tiny(tmp_path)
+    data = yaml.safe_load((DATA / "tiny" / "tiny.yaml").read_text())
+    data["sweep"] = {"design": "morris", "trajectories": 12, "levels": 4, "parameters": {
+        "gnabar_hh.somatic": {"low": 0.05, "high": 0.2},
+        "gkbar_hh.somatic": {"low": 0.01, "high": 0.06},
+        "step.stim.amp_nA": {"low": 0.0, "high": 0.5}}}
+    config = tmp_path / "morris.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    page, text = page_of(run_sweep(config))
+    assert "Morris screening" in text and 'id="sensitivity"' in text
+    assert text.count("Plotly.newPlot") == len(re.findall(r'<div id="figure-\d+"', text))
+
+
+# -- bad input -------------------------------------------------------------------------------------------
+def test_bad_input_is_refused_in_one_line_and_nothing_is_written(tmp_path):
+    good = tmp_path / "good.h5"
+    write_results(good, np.random.default_rng(0).random((50, 3)))
+    text = tmp_path / "notes.h5"
+    text.write_text("not a results file\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    cases = [
+        ((text,), "expected a cellsweep results file"),
+        ((tmp_path / "missing.h5",), "no such results file"),
+        ((good, "--output", tmp_path / "page.txt"), "not an HTML file name"),
+        ((good, "--output", tmp_path), "is a directory"),
+        ((good, "--points", "5"), "--points"),
+    ]
+    if not _writable(locked):
+        cases.append(((good, "--output", locked / "page.html"), "cannot create files"))
+    for args, message in cases:
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        proc = report(*args, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], \
+            (args, proc.stderr)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    locked.chmod(0o700)
+    with plain(good) as f:                 # the input is never touched
+        assert bool(f.attrs["complete"])
+
+
+def _writable(folder) -> bool:
+    import os
+
+    return os.access(folder, os.W_OK)
