@@ -60,9 +60,10 @@ class Finding:
     lines: tuple[int, ...] = ()
     section: str = ""
 
-    def where(self) -> str:
+    def where(self, by_line: bool = False) -> str:
+        """'dend[3], point 12, 13' (``by_line``, for ASC files: 'line 40, 41')."""
         parts = [self.section] if self.section else []
-        if self.points:
+        if self.points and not (by_line and self.lines):
             parts.append("point " + _ids(self.points))
         elif self.lines:
             parts.append("line " + _ids(self.lines))
@@ -208,6 +209,15 @@ class _Tree:
         q = self.by_id[p.parent]
         return math.dist((p.x, p.y, p.z), (q.x, q.y, q.z))
 
+    def name(self, p: FilePoint) -> str:
+        """'point 12' (its SWC id); in an ASC file, which has no ids, 'line 40'."""
+        return f"point {p.id}" if self.swc else f"line {p.line}"
+
+    def names(self, points) -> str:
+        noun = "point" if self.swc else "line"
+        values = [p.id if self.swc else p.line for p in points]
+        return f"{noun}{'s' if len(values) > 1 else ''} {_ids(values)}"
+
     def where(self, *points: FilePoint, at: FilePoint | None = None) -> dict:
         """Finding fields for ``points``; the section is that of ``at`` (default: the first)."""
         section = self.section_of.get((at or points[0]).line, "")
@@ -259,8 +269,8 @@ class _Tree:
             kids = self.children[p.id]
             if p.type != 1 and len(kids) > 2:
                 out.append(Finding("warning", "multifurcation", (
-                    f"point {p.id} (type {p.type}) has {len(kids)} children (points "
-                    f"{_ids([k.id for k in kids])}); Import3d attaches their sections all at "
+                    f"{self.name(p)} (type {p.type}) has {len(kids)} children "
+                    f"({self.names(kids)}); Import3d attaches their sections all at "
                     f"one end (NEURON allows it, but a tracing seldom means it)"),
                     **self.where(p)))
         return out
@@ -289,12 +299,12 @@ class _Tree:
             way = _direction((b.x - a.x, b.y - a.y, b.z - a.z), longest)
             median = f"the file's median step is {self.median_step:.3g} um"
             if len(steps) == 1:
-                text = f"{longest:.4g} um from point {a.id} to point {b.id} ({median}), {way}"
+                text = f"{longest:.4g} um from {self.name(a)} to {self.name(b)} ({median}), {way}"
             else:
                 text = (f"{len(steps)} steps in a row of {min(s[2] for s in steps):.4g} to "
-                        f"{longest:.4g} um from point {run[0].id} to point {run[-1].id} "
+                        f"{longest:.4g} um from {self.name(run[0])} to {self.name(run[-1])} "
                         f"({sum(s[2] for s in steps):.4g} um; {median}); the longest, from "
-                        f"point {a.id}, {way}")
+                        f"{self.name(a)}, {way}")
             out.append(Finding("warning", "jump", text, **self.where(*run, at=run[1])))
         return out
 
@@ -328,8 +338,8 @@ class _Tree:
                     used.update((p.id, c.id))
                     q = self.parent(p)
                     out.append(Finding("warning", "z-backlash", (
-                        f"z jumps {dz:+.3g} um at point {p.id} (from point {q.id}) and "
-                        f"{back:+.3g} um at point {c.id}, {depth} point(s) later, with little "
+                        f"z jumps {dz:+.3g} um at {self.name(p)} (from {self.name(q)}) and "
+                        f"{back:+.3g} um at {self.name(c)}, {depth} point(s) later, with little "
                         f"x-y movement: a z-axis backlash of the microscope stage (or of the "
                         f"tracing), not the neurite's path; it lengthens the path and the area"),
                         **self.where(p, c)))
@@ -348,8 +358,8 @@ class _Tree:
             if p.diam < BOTTLENECK_RATIO * around:
                 beyond = self.subtree_length(p)
                 out.append(Finding("warning", "bottleneck", (
-                    f"point {p.id} has diameter {p.diam:.3g} um between its parent {q.id} "
-                    f"({q.diam:.3g} um) and its child(ren) ({_ids([k.id for k in kids])}: "
+                    f"{self.name(p)} has diameter {p.diam:.3g} um between its parent "
+                    f"({self.name(q)}, {q.diam:.3g} um) and its child(ren) ({self.names(kids)}: "
                     f"{', '.join(f'{k.diam:.3g}' for k in kids)} um): a thin point on the path "
                     f"to the soma of {beyond:.4g} um of neurite, which it isolates electrically "
                     f"(likely a tracing error)"), **self.where(q, p, at=p)))
@@ -551,7 +561,8 @@ def format_table(report: Inspection) -> str:
     lines.append("")
     if report.findings:
         rows = [("level", "code", "where", "message")]
-        rows += [(f.level, f.code, f.where() or "-", f.message) for f in report.findings]
+        by_line = report.format == "ASC"   # its point numbers are ours, its lines the file's
+        rows += [(f.level, f.code, f.where(by_line) or "-", f.message) for f in report.findings]
         lines += _aligned(rows, left=4)
     else:
         lines.append("no findings")

@@ -49,10 +49,14 @@ def test_json_has_the_same_findings_and_a_refused_file_exits_1(tmp_path):
     assert data["refused"] is True
     assert {"nonstandard-type", "disconnected", "check-type", "check-roots",
             "z-flat"} <= {f["code"] for f in data["findings"]}
-    table = cellsweep(path)
-    assert table.returncode == 1
+    # a config whose cell run refuses: its morphology is inspected all the same
+    config = tmp_path / "model.yaml"
+    config.write_text("cell:\n  name: bad_cell\n  morphology: bad.swc\n")
+    table = cellsweep(config)
+    assert table.returncode == 1, table.stderr
     assert "cellsweep run refuses this file (errors above)" in table.stdout
     assert table.stdout.startswith(f"{path} (SWC): 12 points; Import3d's sections not computed")
+    assert table.stdout == report.table() + "\n"
 
 
 def test_what_cannot_be_inspected_is_one_line_and_exit_2(tmp_path):
