@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/cellsweep validate configs/example/example.yaml
 	$(BIN)/cellsweep evaluate configs/example/example.yaml --plot results/example_traces.png
 	$(BIN)/cellsweep run configs/example/example.yaml
+	$(BIN)/cellsweep report results/example_sweep.h5
 
 # import-linter reads packages from one folder tree: check a copy laid out as installed
 lint: $(STAMP)

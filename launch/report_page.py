@@ -89,8 +89,9 @@ class _Page:
         import plotly.io as pio
 
         self.count += 1
+        top = 90 if fig.layout.annotations else 50      # room for the subplots' titles
         fig.update_layout(height=height, template="plotly_white",
-                          margin=dict(l=60, r=30, t=50, b=50))
+                          margin=dict(l=60, r=30, t=top, b=50))
         return pio.to_html(fig, full_html=False, include_plotlyjs=False, include_mathjax=False,
                            config=PLOT_CONFIG, div_id=f"figure-{self.count}",
                            default_width="100%")
@@ -337,20 +338,23 @@ def _response(page, data) -> str:
     elif r["kind"] == "heatmaps":
         px, py = r["parameters"]
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_label(n, units) for n in names],
-                            horizontal_spacing=0.12, vertical_spacing=0.12)
+                            horizontal_spacing=0.14, vertical_spacing=0.12)
         for k, (name, z) in enumerate(zip(names, r["grids"])):
             row, col = k // cols + 1, k % cols + 1
+            axes = fig.get_subplot(row, col)       # each colour bar beside its own panel
+            x0, x1 = axes.xaxis.domain
+            y0, y1 = axes.yaxis.domain
             fig.add_trace(go.Heatmap(z=z, x=r["x"], y=r["y"], colorscale="Viridis",
                                      showscale=True, name=name, colorbar=dict(
-                                         len=0.9 / rows, y=1 - (row - 0.5) / rows,
-                                         x=col / cols - 0.02, thickness=10),
+                                         len=y1 - y0, y=(y0 + y1) / 2, x=x1 + 0.005,
+                                         thickness=10, tickfont=dict(size=9)),
                                      hovertemplate=f"{px} %{{x:.4g}}<br>{py} %{{y:.4g}}<br>"
                                      f"{name} %{{z:.4g}}<extra></extra>"), row=row, col=col)
             fig.update_xaxes(title_text=_label(px, units), row=row, col=col)
             fig.update_yaxes(title_text=_label(py, units), row=row, col=col)
         fig.update_layout(title=f"each feature over the {len(r['x'])} × {len(r['y'])} grid")
         parts += [_note(f"All {r['of']} ok evaluations; a cell holds the mean of its rows, "
-                        "blank where none is ok."), page.figure(fig, 300 * rows + 80)]
+                        "blank where no ok row has a value."), page.figure(fig, 300 * rows + 80)]
     else:
         ps = r["matrix_parameters"]
         n = len(ps)
