@@ -48,5 +48,6 @@ run optimise          $PY bench/optimise_bench.py --offspring 20 --generations 1
 run memory            $PY bench/memory_bench.py --evaluations 10000 --recycle 500 --repeats 5
 run profile-fi        $PY bench/profile_bench.py fi --repeats 3 --amplitudes 20
 run profile-rheobase  $PY bench/profile_bench.py rheobase --repeats 3
+run report            $PY bench/report_bench.py --sizes 10000 100000 1000000 --repeats 3 --repeats-large 2
 run sensitivity       $PY bench/sensitivity_bench.py --n 16384 --repeats 3
 echo "results in $OUT"
