@@ -795,10 +795,12 @@ def _neuromorpho_soma(raw, parent, nchild) -> bool:
 
 
 def _swc_child(first, own, parent, kind, raw, psec, root, soma_children, line) -> _Sec:
-    """mksection for a section with a parent: the parent's point, then its own points."""
+    """mksection for a section with a parent: the parent's point, then its own points (a
+    neurite on a soma section: the parent's point with the neurite's first diameter)."""
     p = parent[first]
-    sec = _Sec(kind[first], [raw[p]] + own, line, len(own), parent=psec, start=first)
     neurite_on_soma = psec.type == 1 and kind[first] != 1
+    start = (*raw[p][:3], own[0][3]) if neurite_on_soma else raw[p]
+    sec = _Sec(kind[first], [start] + own, line, len(own), parent=psec, start=first)
     several = len(own) > 1
     at = p - psec.start + (1 if psec.parent else 0)  # the parent point in psec.points
     sec.file_x = _arc_fraction(psec.points, at)

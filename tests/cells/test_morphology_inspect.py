@@ -5,6 +5,7 @@ c91662 in its original and standardised versions; an ASC file."""
 
 import json
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -23,10 +24,11 @@ TREE_CODES = {"constant-diameter", "implausible-diameter", "jump", "z-backlash",
 # ---------------------------------------------------------------- a clean cell, then its faults
 
 
-def clean_cell() -> list[list]:
+def clean_cell(trunk: int = 10) -> list[list]:
     """Rows [id, type, x, y, z, radius, parent] of a small cell with nothing wrong: a
     NeuroMorpho three-point soma (r 5), a tapering axon, a basal and an apical dendrite that
-    fork once; steps of 5 um, diameters tapering, z varying gently."""
+    fork once (the basal after ``trunk`` points); steps of 5 um, diameters tapering, z varying
+    gently."""
     rows = [[1, 1, 0.0, 0.0, 0.0, 5.0, -1], [2, 1, 0.0, -5.0, 0.0, 5.0, 1],
             [3, 1, 0.0, 5.0, 0.0, 5.0, 1]]
 
@@ -42,7 +44,7 @@ def clean_cell() -> list[list]:
         return ids
 
     chain(2, 1, (0, -6), (0, -5), 14, 0.6, 0.35)                       # axon
-    trunk = chain(3, 1, (6, 0), (5, 0), 10, 1.0, 0.6)                  # basal
+    trunk = chain(3, 1, (6, 0), (5, 0), trunk, 1.0, 0.6)               # basal
     end = rows[trunk[-1] - 1]
     chain(3, trunk[-1], (end[2] + 4, end[3] + 3), (4, 3), 8, 0.5, 0.3)
     chain(3, trunk[-1], (end[2] + 4, end[3] - 3), (4, -3), 8, 0.5, 0.3)
@@ -346,94 +348,77 @@ NEURON_SCRIPT = textwrap.dedent("""
     from collections import defaultdict
     from neuron import h
     from cellsweep.cells.morphology import new_cell, instantiate_morphology
+    h.load_file("import3d.hoc")
     out = {}
     for k, path in enumerate(sys.argv[1:]):
-        cell = new_cell(h, f"InspectCell{k}")
-        instantiate_morphology(h, path, cell)
+        if path.startswith("top:"):   # Import3d alone, at top level: sections dend_10 allowed
+            path = path[4:]
+            reader = h.Import3d_SWC_read()
+            reader.quiet = 1
+            reader.input(path)
+            h.Import3d_GUI(reader, 0).instantiate(None)
+            sections = [sec for sec in h.allsec() if "." not in sec.name()]
+        else:                         # as cellsweep builds a cell
+            cell = new_cell(h, f"InspectCell{k}")
+            instantiate_morphology(h, path, cell)
+            sections = list(cell.all)
         count, length, area = defaultdict(int), defaultdict(float), defaultdict(float)
-        for sec in cell.all:
+        for sec in sections:
             kind = sec.name().rsplit(".", 1)[-1].split("[")[0]
             count[kind] += 1
             length[kind] += sec.L
             sec.nseg = 11
             area[kind] += sum(seg.area() for seg in sec)
         out[path] = {"count": count, "length": length, "area": area}
+        for sec in sections:
+            if "." not in sec.name():
+                h.delete_section(sec=sec)
     print(json.dumps(out))
 """)
 
+
 KIND_OF = {1: "soma", 2: "axon", 3: "dend", 4: "apic"}
+# a one-point soma whose next point forks at once: that point alone is a section dend[0],
+# drawn from the soma's centre (with its own diameter there, not the soma's)
+FORK_AT_SOMA = [[1, 1, 0, 0, 0, 5, -1], [2, 3, 6, 0, 0, 1.0, 1], [3, 3, 11, 0, 1, 0.8, 2],
+                [4, 3, 16, 0, 2, 0.7, 3], [5, 3, 21, 3, 2, 0.6, 4], [6, 3, 11, -4, 0, 0.8, 2],
+                [7, 3, 16, -8, 1, 0.7, 6], [8, 4, 0, 6, 0, 1.5, 1], [9, 4, 0, 11, 1, 1.4, 8],
+                [10, 4, 0, 16, 2, 1.3, 9]]
 
 
 @pytest.mark.neuron
 def test_sections_lengths_and_areas_are_what_neuron_builds(tmp_path, bluepyopt_l5pc_morphology):
+    """Section counts, L and area() per type of the cell NEURON builds, for cells accepted by
+    run and (Import3d alone) for type-10 ones it refuses; a neurite section of one point on the
+    soma takes its own diameter at the soma's point (Import3d's mksection)."""
     rows = clean_cell()
     one_point = [rows[0]] + [[r[0] - 2, r[1], *r[2:6], r[6] - 2 if r[6] > 3 else 1]
                              for r in rows[3:]]
+    type10 = [[*r[:1], 10 if r[1] == 2 else r[1], *r[2:]] for r in clean_cell(trunk=1)]
     files = [EXAMPLE_SWC, PYRAMID_ASC, bluepyopt_l5pc_morphology,
              write_swc(tmp_path / "clean.swc", rows),
-             write_swc(tmp_path / "one_point.swc", one_point)]
-    proc = subprocess.run([sys.executable, "-c", NEURON_SCRIPT, *map(str, files)],
+             write_swc(tmp_path / "one_point.swc", one_point),
+             write_swc(tmp_path / "fork_at_soma.swc", FORK_AT_SOMA)]
+    refused = [write_swc(tmp_path / "type10.swc", type10)]
+    shared = REPO.parent / "shared" / "data" / "morphologies" / "c91662.swc"
+    if shared.is_file():
+        refused.append(shared)      # point 2 (type 10): a one-point section on the soma
+    args = [*map(str, files), *(f"top:{path}" for path in refused)]
+    proc = subprocess.run([sys.executable, "-c", NEURON_SCRIPT, *args],
                           capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "NEURON_INIT_MPI": "0"})
+                          env={**os.environ, "NEURON_INIT_MPI": "0"})
     assert proc.returncode == 0, proc.stderr
     built = json.loads(proc.stdout.strip().splitlines()[-1])
-    for path in files:
+    for path in files + refused:
         report = inspect_morphology(path)
+        assert report.refused == (path in refused)
         neuron = built[str(path)]
         assert report.import3d_sections == neuron["count"], path
         for t in report.types:
-            kind = KIND_OF[t.code]
+            kind = KIND_OF.get(t.code, f"dend_{t.code}")
             if t.length_um is not None:     # NEURON keeps 3-D points as float32
                 assert t.length_um == pytest.approx(neuron["length"][kind], rel=1e-5), (path, t)
             # a contour soma: Import3d's centroid re-done in numpy, to 0.1 %
             tolerance = 1e-3 if t.length_um is None else 1e-5
             assert t.area_um2 == pytest.approx(neuron["area"][kind], rel=tolerance), (path, t)
         assert report.soma.area_um2 == pytest.approx(neuron["area"]["soma"], rel=1e-3)
-
-
-ASC_CELL = """\
-; a contour soma, a dendrite with a thin point (line 12) and an apical dendrite with a z
-; backlash (lines 21 and 23)
-("CellBody"
-  (Closed)
-  ( 6 0 0 0.1) ( 4 4 0 0.1) ( 0 6 0 0.1) ( -4 4 1 0.1) ( -6 0 1 0.1) ( -4 -4 1 0.1)
-  ( 0 -6 0 0.1) ( 4 -4 0 0.1)
-)
-( (Dendrite)
-  ( 6 0 0 2)
-  ( 11 0 1 1.9)
-  ( 16 0 2 1.8)
-  ( 21 0 3 0.4)
-  ( 26 0 4 1.7)
-  ( 31 0 5 1.6)
-  ( 36 0 6 1.5)
-)
-( (Apical)
-  ( 0 6 0 3)
-  ( 0 11 1 2.8)
-  ( 0 16 2 2.6)
-  ( 0 18 20 2.4)
-  ( 0 20 21 2.2)
-  ( 0 22 2 2.0)
-  ( 0 27 3 1.8)
-  ( 0 32 4 1.6)
-)
-"""
-
-
-def test_asc_findings_carry_lines_and_sections(tmp_path):
-    path = tmp_path / "faults.asc"
-    path.write_text(ASC_CELL)
-    report = inspect_morphology(path)
-    assert report.format == "ASC" and not report.refused
-    assert report.import3d_sections == {"soma": 1, "dend": 1, "apic": 1}
-    [thin] = findings(report, "bottleneck")
-    assert thin.lines == (11, 12) and thin.section == "dend[0]"
-    assert "diameter 0.4 um between its parent" in thin.message
-    [backlash] = findings(report, "z-backlash")
-    assert backlash.lines == (21, 23) and backlash.section == "apic[0]"
-    assert backlash.message.startswith("z jumps +18 um at line 21 (from line 20) and -19 um "
-                                       "at line 23")
-    assert report.codes() == {"soma-convention", "bottleneck", "z-backlash"}
-    # ids: the 8 contour points first, then the trees in file order
-    assert thin.points == (8 + 3, 8 + 4)
