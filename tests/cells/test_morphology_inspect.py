@@ -422,3 +422,51 @@ def test_sections_lengths_and_areas_are_what_neuron_builds(tmp_path, bluepyopt_l
             tolerance = 1e-3 if t.length_um is None else 1e-5
             assert t.area_um2 == pytest.approx(neuron["area"][kind], rel=tolerance), (path, t)
         assert report.soma.area_um2 == pytest.approx(neuron["area"]["soma"], rel=1e-3)
+
+
+ASC_CELL = """\
+; a contour soma, a dendrite with a thin point (line 12) and an apical dendrite with a z
+; backlash (lines 21 and 23)
+("CellBody"
+  (Closed)
+  ( 6 0 0 0.1) ( 4 4 0 0.1) ( 0 6 0 0.1) ( -4 4 1 0.1) ( -6 0 1 0.1) ( -4 -4 1 0.1)
+  ( 0 -6 0 0.1) ( 4 -4 0 0.1)
+)
+( (Dendrite)
+  ( 6 0 0 2)
+  ( 11 0 1 1.9)
+  ( 16 0 2 1.8)
+  ( 21 0 3 0.4)
+  ( 26 0 4 1.7)
+  ( 31 0 5 1.6)
+  ( 36 0 6 1.5)
+)
+( (Apical)
+  ( 0 6 0 3)
+  ( 0 11 1 2.8)
+  ( 0 16 2 2.6)
+  ( 0 18 20 2.4)
+  ( 0 20 21 2.2)
+  ( 0 22 2 2.0)
+  ( 0 27 3 1.8)
+  ( 0 32 4 1.6)
+)
+"""
+
+
+def test_asc_findings_carry_lines_and_sections(tmp_path):
+    path = tmp_path / "faults.asc"
+    path.write_text(ASC_CELL)
+    report = inspect_morphology(path)
+    assert report.format == "ASC" and not report.refused
+    assert report.import3d_sections == {"soma": 1, "dend": 1, "apic": 1}
+    [thin] = findings(report, "bottleneck")
+    assert thin.lines == (11, 12) and thin.section == "dend[0]"
+    assert "diameter 0.4 um between its parent" in thin.message
+    [backlash] = findings(report, "z-backlash")
+    assert backlash.lines == (21, 23) and backlash.section == "apic[0]"
+    assert backlash.message.startswith("z jumps +18 um at line 21 (from line 20) and -19 um "
+                                       "at line 23")
+    assert report.codes() == {"soma-convention", "bottleneck", "z-backlash"}
+    # ids: the 8 contour points first, then the trees in file order
+    assert thin.points == (8 + 3, 8 + 4)
