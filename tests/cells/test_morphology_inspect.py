@@ -6,6 +6,7 @@ c91662 in its original and standardised versions; an ASC file."""
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -470,3 +471,47 @@ def test_asc_findings_carry_lines_and_sections(tmp_path):
     assert report.codes() == {"soma-convention", "bottleneck", "z-backlash"}
     # ids: the 8 contour points first, then the trees in file order
     assert thin.points == (8 + 3, 8 + 4)
+
+
+def test_random_damaged_files_never_break_the_inspection(tmp_path):
+    """Seeded random trees with random damage (types, radii, parents, ids, jumps, garbage
+    lines): the inspection always returns, its JSON parses, and it is refused exactly when the
+    checker finds an error."""
+    from cellsweep.cells.morphology_check import check_morphology
+
+    rng = random.Random(14)
+    seen = set()
+    for n in range(150):
+        rows = clean_cell(trunk=rng.randint(1, 12))
+        for _ in range(rng.randint(0, 4)):
+            r = rng.choice(rows[3:])
+            damage = rng.randrange(7)
+            if damage == 0:
+                r[1] = rng.choice([0, 5, 7, 10, -2])
+            elif damage == 1:
+                r[5] = rng.choice([0.0, -0.5, 40.0, 0.01])
+            elif damage == 2:
+                r[6] = rng.choice([-1, r[0] + 1, r[0] - 1, 0, len(rows) + 5])
+            elif damage == 3:
+                r[0] = rng.choice([1, r[0] - 1, r[0] + 1000])
+            elif damage == 4:
+                r[2 + rng.randrange(3)] += rng.choice([-500.0, 25.0, 300.0])
+            elif damage == 5:
+                rows.remove(r)
+            else:
+                r[4] = r[4] * 100
+        path = write_swc(tmp_path / f"random{n}.swc", rows)
+        if rng.random() < 0.2:
+            lines = path.read_text().splitlines()
+            lines.insert(rng.randrange(len(lines)), rng.choice(["1 2 3", "x y z", "7 1 a b c d e"]))
+            path.write_text("\n".join(lines) + "\n")
+        report = inspect_morphology(path)
+        errors = [i for i in check_morphology(path) if i.severity == "error"]
+        assert report.refused == bool(errors), (path.read_text(), report.table())
+        assert json.loads(report.to_json())["refused"] == report.refused
+        assert all(f.level in ("error", "warning", "info") for f in report.findings)
+        report.table()
+        seen.add((report.refused, report.geometry_from))
+    # accepted files, refused ones whose sections are still computed (type codes), and
+    # refused ones measured from the file's points
+    assert seen == {(False, "import3d"), (True, "import3d"), (True, "file")}
