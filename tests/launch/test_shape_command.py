@@ -119,21 +119,27 @@ def test_plot_shape_of_a_results_point(tmp_path, repo, example_model):
     data["cell"]["morphology"] = str(base / data["cell"]["morphology"])
     data["cell"]["mechanisms_dir"] = str((base / data["cell"]["mechanisms_dir"]).resolve())
     data.pop("profile")
-    data["sweep"] = {"design": "grid", "parameters": {"gbar_k_m.somatic": {"values": [0.0, 0.01]}}}
+    data["sweep"] = {"design": "grid", "parameters": {"gbar_k_m.somatic": {"values": [0.01]}}}
     data["run"] = {"output": "sweep.h5"}
     config = tmp_path / "sweep.yaml"
     config.write_text(yaml.safe_dump(data))
     run_cellsweep("run", config, "--backend", "serial")
     results = tmp_path / "sweep.h5"
-    proc = run_cellsweep("plot", results, "--shape", "1", "--protocol", "step_pos", "--time",
+    proc = run_cellsweep("plot", results, "--shape", "0", "--protocol", "step_pos", "--time",
                          TIME, "--out", tmp_path / "plots")
-    assert "shape_1.png" in proc.stdout and "shape_1.html" in proc.stdout
-    assert (tmp_path / "plots" / "shape_1.png").read_bytes()[:8] == PNG
-    soma = {c for row, c in _page(tmp_path / "plots" / "shape_1.html")["points"] if row == 0}
+    assert "shape_0.png" in proc.stdout and "shape_0.html" in proc.stdout
+    assert (tmp_path / "plots" / "shape_0.png").read_bytes()[:8] == PNG
+    soma = {c for row, c in _page(tmp_path / "plots" / "shape_0.html")["points"] if row == 0}
     t, v = evaluate(example_model, {"gbar_k_m.somatic": 0.01}, traces=True) \
         .traces["step_pos"]["soma"]
     t0, v0 = evaluate(example_model, {}, traces=True).traces["step_pos"]["soma"]
     assert soma == {np.interp(TIME, t, v)} != {np.interp(TIME, t0, v0)}
-    bad = run_cellsweep("plot", results, "--shape", "7", "--out", tmp_path / "none", check=False)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: --shape 7: no point 7")
+    from cellsweep.launch.cli import main
+
+    for args, message in ((["--shape", "7"], "error: --shape 7: no point 7 with a result"),
+                          (["--time", "5"], "error: --protocol, --time, --variable and "
+                                            "--parameter go with --shape")):
+        bad = CliRunner().invoke(main, ["plot", str(results), *args, "--out",
+                                        str(tmp_path / "none")])
+        assert bad.exit_code == 2 and bad.stderr.startswith(message), bad.stderr
     assert not (tmp_path / "none").exists()
