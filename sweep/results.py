@@ -162,7 +162,7 @@ def export(path, csv=None, sqlite=None, table: str = "results", npz=None) -> tup
         for other, earlier in targets[:i]:
             if _same(target, earlier):
                 problems.append(f"{option} {target}: the same file as {other}; expected "
-                                "different files")
+                                "two different files")
     if npz is not None and Path(npz).suffix != ".npz":
         problems.append(f"--npz {npz}: expected a file name ending in .npz (numpy adds it "
                         "otherwise)")
