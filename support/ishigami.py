@@ -68,10 +68,31 @@ class IshigamiEvaluator:
                 "features": [math.nan] * n, "scores": [250.0] * n, "timings": {}, "nseg": -1}
 
 
-def run_ishigami(config, output, workers: int | None = None, fail=(), restart: bool = True):
+class _StopAfter:
+    """A progress reporter that stops the campaign (as SIGTERM would) after ``n`` results."""
+
+    def __init__(self, stop, n: int):
+        self.stop, self.n, self.seen = stop, n, 0
+
+    def start(self, **_counts):
+        pass
+
+    def update(self, batch):
+        self.seen += len(batch)
+        if self.seen >= self.n:
+            self.stop.set("SIGTERM")
+
+    def close(self):
+        pass
+
+
+def run_ishigami(config, output, workers: int | None = None, fail=(), restart: bool = True,
+                 stop_after: int | None = None):
     """Run the sweep of ``config`` into ``output`` through the engine (the sweep kind's
     prepare, open_store and run, serially or on ``workers`` supervised processes), with
-    ``IshigamiEvaluator`` evaluating the points; returns the ``Summary``."""
+    ``IshigamiEvaluator`` evaluating the points; ``stop_after``: stop (as SIGTERM does) after
+    that many results, leaving the journal for a resume (``restart=False``). Returns the
+    ``Summary`` (None when the file was already complete)."""
     import dataclasses
 
     from cellsweep.launch.backends import ProcessExecutor, SerialExecutor, StopFlag
@@ -91,6 +112,7 @@ def run_ishigami(config, output, workers: int | None = None, fail=(), restart: b
     executor = (SerialExecutor(evaluator, Limits(), stop) if workers is None else
                 ProcessExecutor(evaluator, Limits(recycle_after=10**9), stop, workers=workers))
     try:
-        return campaign.run(plan, executor, stop, store)
+        progress = None if stop_after is None else _StopAfter(stop, stop_after)
+        return campaign.run(plan, executor, stop, store, progress)
     finally:
         executor.close()

@@ -21,7 +21,7 @@ import yaml
 from cellsweep.sweep.store import ResultsFile
 from support.ishigami import run_ishigami
 from tests.browser import not_blank
-from tests.helpers import DATA, run_cellsweep
+from tests.helpers import DATA, assert_same_results, run_cellsweep
 
 SENS = DATA / "sensitivity"
 
@@ -202,3 +202,18 @@ def test_saltelli_sweep_of_the_example_cell(repo, tmp_path):
     assert "step_pos.soma.Spikecount  (48 of 48 points valid" in text
     assert not_blank(png.read_bytes()) and not_blank(png.with_name("example_heatmap.png")
                                                      .read_bytes())
+
+
+@pytest.mark.neuron
+@pytest.mark.mpi
+def test_a_saltelli_sweep_is_the_same_serially_and_under_mpi(tmp_path):
+    data = yaml.safe_load((SENS / "ball_stick.yaml").read_text())
+    data["sweep"]["n"] = 8
+    config = tmp_path / "ball_stick.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    run_cellsweep("run", config, "--backend", "serial", "-o", tmp_path / "serial.h5")
+    run_cellsweep("run", config, "-o", tmp_path / "mpi.h5", mpi=2)
+    assert_same_results(tmp_path / "serial.h5", tmp_path / "mpi.h5")
+    a, b = (json.loads(run_cellsweep("sensitivity", tmp_path / name, "--json").stdout)
+            for name in ("serial.h5", "mpi.h5"))
+    assert a["indices"] == b["indices"] and len(a["indices"]) == 7 * 2 * 3

@@ -256,3 +256,17 @@ def test_a_bad_design_fails_before_any_work(tmp_path):
         run_ishigami(bad, tmp_path / "never.h5")
     assert [p for p in exc.value.problems if "power of two" in p]
     assert not (tmp_path / "never.h5").exists()
+
+
+def test_a_stopped_campaign_is_analysed_from_its_journal_and_resumes(tmp_path):
+    small = config(tmp_path, n=64, second_order=False)
+    whole, stopped = tmp_path / "whole.h5", tmp_path / "stopped.h5"
+    run_ishigami(small, whole)
+    summary = run_ishigami(small, stopped, stop_after=200)
+    assert not summary.complete and sum(summary.counts.values()) == 200
+    partial = sensitivity.analyse(stopped)
+    counts = partial.counts.set_index("output").loc["ishigami"]
+    assert (counts["valid"], counts["used"], counts["dropped"]) == (200, 200 // 6, 64 - 200 // 6)
+    assert any("184 of 384 points have no result yet" in n for n in partial.notes)
+    assert run_ishigami(small, stopped, restart=False).complete
+    assert sensitivity.analyse(stopped).table.equals(sensitivity.analyse(whole).table)
