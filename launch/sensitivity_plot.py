@@ -77,6 +77,11 @@ def plot_sensitivity(result, path) -> list[Path]:
                                     max(2.5, 0.3 * len(params) + 1.5)))
     image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0,
                       vmax=max(1.0, float(np.nanmax(grid))) if np.isfinite(grid).any() else 1.0)
+    if grid.size <= 400:                      # the numbers too, while they fit
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                        color="white" if value < 0.5 else "black")
     ax.set_xticks(np.arange(len(outputs)), outputs, rotation=60, ha="right", fontsize=6)
     ax.set_yticks(np.arange(len(params)), params, fontsize=6)
     fig.colorbar(image, ax=ax, label="ST" if result.method == "sobol" else "μ* / max μ*")
