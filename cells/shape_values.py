@@ -80,10 +80,13 @@ def request_problems(model: S.ModelSpec, request: ShapeRequest) -> list[str]:
                        f"segment; expected one of {', '.join(per_segment)}")
         return out
     protocol = model.protocol(request.protocol)
-    if protocol is None:
-        names = ", ".join(p.name for p in model.protocols) or "none (the model has none)"
-        out.append(f"--protocol {request.protocol or '(none)'}: no such protocol in "
-                   f"{model.source}; expected one of {names}")
+    if protocol is None and not model.protocols:
+        out.append(f"--variable {request.variable}: {model.source} has no protocols to run; "
+                   "expected --parameter NAME, or a config with a protocol")
+    elif protocol is None:
+        names = ", ".join(p.name for p in model.protocols)
+        out.append(f"--protocol {request.protocol}: no such protocol in {model.source}; "
+                   f"expected one of {names}")
     elif request.time_ms is None or not math.isfinite(request.time_ms) \
             or not 0.0 <= request.time_ms <= protocol.tstop_ms:
         out.append(f"--time {_text(request.time_ms)}: outside protocol {protocol.name} (0 to "
@@ -114,11 +117,13 @@ def _species(model: S.ModelSpec, variable: str):
                           f"cell's segments; expected a region on the cell "
                           f"({', '.join(on_cell) or 'none'})")
         return (found, where), ""
-    if len(on_cell) != 1:
-        what = (f"give its region, one of {', '.join(f'{name}[{r}]' for r in on_cell)}"
-                if on_cell else "it lives only in the extracellular space, which is not on the "
-                                "cell's segments")
-        return None, f"--variable {variable}: species {name} is in {len(on_cell)} regions; {what}"
+    if not on_cell:
+        return None, (f"--variable {variable}: species {name} lives only in the extracellular "
+                      f"space ({ecs}), which is not on the cell's segments; expected a species "
+                      "in a region on the cell")
+    if len(on_cell) > 1:
+        return None, (f"--variable {variable}: species {name} is in {len(on_cell)} regions on "
+                      f"the cell; expected one of {', '.join(f'{name}[{r}]' for r in on_cell)}")
     return (found, on_cell[0]), ""
 
 
@@ -133,7 +138,7 @@ def shape_values(model: S.ModelSpec, params: dict, request: ShapeRequest) -> Sha
     shape = cell_shape(cell)
     segments = cell_segments(cell)
     if request.parameter:
-        return _parameter_values(model, cell, shape, segments, request.parameter)
+        return _parameter_values(model, cell, shape, segments, request.parameter, params)
     protocol = model.protocol(request.protocol)
     species, _ = _species(model, request.variable)
     if species is not None:
@@ -162,7 +167,7 @@ def shape_values(model: S.ModelSpec, params: dict, request: ShapeRequest) -> Sha
         values[i] = np.interp(request.time_ms, t, trace)
     return ShapeValues(shape, values, request.variable, units,
                        f"{model.cell.name}: {request.variable} at {request.time_ms:g} ms of "
-                       f"{protocol.name}")
+                       f"{protocol.name}" + _given(params))
 
 
 def _evaluated(model: S.ModelSpec, protocols: tuple, params: dict, traces: bool):
@@ -207,7 +212,15 @@ def variable_names(model: S.ModelSpec, segments) -> list[str]:
     return out
 
 
-def _parameter_values(model, cell, shape, segments, name: str) -> ShapeValues:
+def _given(params: dict, shown: int = 4) -> str:
+    """The parameter set in a title: the values given (others are the defaults)."""
+    if not params:
+        return ""
+    items = [f"{k}={v:g}" for k, v in params.items()]
+    return " (" + ", ".join(items[:shown]) + (", ..." if len(items) > shown else "") + ")"
+
+
+def _parameter_values(model, cell, shape, segments, name: str, params: dict) -> ShapeValues:
     p = model.parameter(name)
     row = {(seg.sec, seg.x): i for i, seg in enumerate(segments)}
     values = np.full(len(shape), np.nan)
@@ -216,7 +229,7 @@ def _parameter_values(model, cell, shape, segments, name: str) -> ShapeValues:
                                                 p.variable)
     how = f", distribution {p.distribution}" if p.distribution else ""
     return ShapeValues(shape, values, name, p.units,
-                       f"{model.cell.name}: parameter {name}{how}")
+                       f"{model.cell.name}: parameter {name}{how}" + _given(params))
 
 
 def _text(number) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,8 @@ def png_figure(sv, projection: str = "xy"):
     names = "xyz"
     ax.set_xlabel(f"{names[a]} (µm)")
     ax.set_ylabel(f"{names[b]} (µm)")
-    ax.set_title(sv.title + ("  [stylised: flat layout]" if sv.shape.flat else ""), fontsize=10)
+    title = sv.title + ("  [stylised: flat layout]" if sv.shape.flat else "")
+    ax.set_title(textwrap.fill(title, int(fig.get_figwidth() * 9)), fontsize=10)
     fig.canvas.draw()                             # the layout settles: the axes' real size
     box = ax.get_window_extent()
     points_per_um = min(box.width / (span[0] + 2 * margin),

@@ -225,6 +225,20 @@ def test_requests_refused_without_neuron(example_model):
     assert "a global parameter has no value per segment" in problems(parameter="celsius")[0]
 
 
+def test_rxd_variables_refused_off_the_cell(repo):
+    from cellsweep.cells.loader import load_model
+
+    for name, variable, expected in (
+            ("extracellular_k", "k", "species k lives only in the extracellular space (ecs)"),
+            ("extracellular_k", "k[ecs]", "the extracellular space is not on the cell's"),
+            ("calcium_buffering", "ca[er]", "species ca is not in rxd region er; it lives in "
+                                            "cyt"),
+            ("calcium_buffering", "ca", None), ("calcium_buffering", "ca[cyt]", None)):
+        model = load_model(repo / "configs" / "rxd" / f"{name}.yaml")[0]
+        found = request_problems(model, completed(model, ShapeRequest(variable=variable)))
+        assert found == [] if expected is None else expected in found[0], found
+
+
 RXD = textwrap.dedent("""
     import numpy as np
     from cellsweep.cells.evaluate import evaluate
