@@ -40,9 +40,9 @@ def report(results, output, points):
     page's path."""
     from cellsweep.launch.cli import _results_path
 
-    path = _results_path(Path(results), warn=False)
+    path = Path(results)
     out = check_report_output(path, Path(output) if output else default_output(path))
-    _results_path(path)                      # its warning, once the input is accepted
+    path = _results_path(path)
     from cellsweep.launch.report_page import render
     from cellsweep.sweep.report_data import gather
 

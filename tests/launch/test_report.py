@@ -214,6 +214,10 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_written(tmp_path):
         ((good, "--output", tmp_path), "is a directory"),
         ((good, "--points", "5"), "--points"),
     ]
+    journal_only = tmp_path / "journal_only.h5"
+    write_results(journal_only, np.zeros((20, 3)), finish=False, upto=5).finish(complete=False)
+    journal_only.unlink()                  # killed before its first commit: a journal only
+    cases.append(((journal_only,), "no HDF5 file yet, only its journal (5 results committed)"))
     if not _writable(locked):
         cases.append(((good, "--output", locked / "page.html"), "cannot create files"))
     for args, message in cases:
