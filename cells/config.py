@@ -13,6 +13,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import spec as S
 from cellsweep.cells.errors import MechanismError
 from cellsweep.cells.expressions import ExpressionError, compile_expression
@@ -33,7 +34,10 @@ DISTRIBUTION_KEYS = {
     "sigmoid": {"offset": 0.0, "amplitude": 1.0, "midpoint_um": None, "width_um": None},
     "step": {"start_um": 0.0, "end_um": math.inf, "inside": 1.0, "outside": 0.0},
     "expression": {},
+    **{kind: dict(DT.DEFAULTS[kind[len(DT.PREFIX):]]) for kind in DT.KINDS},
 }
+SELECT_BY = ("distance", "diam", "section_diam")
+RANGE_POLICIES = ("everywhere", "where_inserted")
 
 
 def display_path(path: Path) -> str:
@@ -162,16 +166,20 @@ def _read_cell(sec: Section, base_dir: Path, problems: Problems):
     regions += stylised_regions
     region_names = set(S.BASE_REGIONS) | {r.name for r in regions}
     disc = _read_discretisation(sec.section("discretisation"), region_names)
-    insert = _read_insert(sec.section("insert"), region_names, mechset)
+    insert = _read_insert(sec.section("insert"),
+                          {**dict.fromkeys(S.BASE_REGIONS), **{r.name: r for r in regions}},
+                          mechset)
     distributions = _read_distributions(sec.section("distributions"))
     for d in distributions:
         if stylised and d.distance == "euclidean":
             sec.problems.add(f"{sec.key_path('distributions')}.{d.name}.distance",
                              "a stylised cell has no 3-D points, so no euclidean distances; "
                              "expected path")
+    policy = sec.string("range_variables", "everywhere", choices=RANGE_POLICIES)
     cell = S.CellSpec(name=name or "cell", morphology=morphology, mechanisms_dir=mech_dir,
                       axon=axon, discretisation=disc, regions=regions, insert=insert,
-                      distributions=distributions, sections=stylised)
+                      distributions=distributions, sections=stylised,
+                      range_variables=policy or "everywhere")
     return cell, mechset
 
 
@@ -183,6 +191,9 @@ def _read_regions(sec: Section) -> tuple:
             sec.error(name, f"region name {quote(name)} is built in; choose another name")
             continue
         r = Section(value, path, sec.problems)
+        if isinstance(r.data.get("within"), list) or r.has("select_by"):
+            regions.append(_read_group(name, r))
+            continue
         within = r.string("within", choices=S.BASE_REGIONS)
         lo = r.number("min_distance_um", 0.0, ge=0)
         hi = r.number("max_distance_um", math.inf) if r.has("max_distance_um") else math.inf
@@ -193,6 +204,41 @@ def _read_regions(sec: Section) -> tuple:
         regions.append(S.Region(name=name, within=within or "all", min_distance_um=lo or 0.0,
                                 max_distance_um=hi if hi is not None else math.inf))
     return tuple(regions)
+
+
+def _read_group(name: str, r: Section) -> S.Region:
+    """A segment group: several built-in regions (``within`` a list), optionally only the
+    segments whose ``select_by`` value lies in (above, up_to], DendroTweaks' rule."""
+    within = r.raw("within")
+    bases = within if isinstance(within, list) else [within]
+    good = []
+    for i, base in enumerate(bases):
+        if base not in S.BASE_REGIONS:
+            where = f"{r.key_path('within')}[{i}]" if isinstance(within, list) else \
+                r.key_path("within")
+            r.problems.add(where, f"unknown region {quote(base)}; expected one of "
+                                  f"{', '.join(S.BASE_REGIONS)}"
+                           + did_you_mean(str(base), S.BASE_REGIONS))
+        else:
+            good.append(base)
+    if isinstance(within, list) and not within:
+        r.error("within", "expected at least one built-in region")
+    select_by = r.string("select_by", "", choices=SELECT_BY) or ""
+    above = r.number("above", -math.inf) if r.has("above") else -math.inf
+    up_to = r.number("up_to", math.inf) if r.has("up_to") else math.inf
+    if (r.has("above") or r.has("up_to")) and not select_by:
+        r.error("select_by", "above/up_to need select_by (distance, diam or section_diam)")
+    if above is not None and up_to is not None and not above < up_to:
+        r.error("up_to", f"expected up_to > above ({above:g}), found {up_to:g}")
+    for key in ("min_distance_um", "max_distance_um"):
+        if r.has(key):
+            r.error(key, "a segment group selects with select_by, above and up_to; expected "
+                         "those instead")
+    r.finish()
+    return S.Region(name=name, within=good[0] if len(good) == 1 and not isinstance(within, list)
+                    else "all", within_any=tuple(good) if isinstance(within, list) else (),
+                    select_by=select_by, above=-math.inf if above is None else above,
+                    up_to=math.inf if up_to is None else up_to)
 
 
 def _read_discretisation(sec: Section, region_names: set) -> S.Discretisation:
@@ -235,6 +281,10 @@ def _read_insert(sec: Section, region_names: set, mechset) -> tuple:
             if not isinstance(name, str):
                 sec.problems.add(f"{path}[{i}]", f"expected a mechanism name, found "
                                                  f"{type_name(name)}")
+            elif region_names.get(region) is not None and region_names[region].select_by:
+                sec.problems.add(f"{path}[{i}]", f"region {quote(region)} selects segments "
+                                 "(select_by), and a mechanism goes into whole sections; insert "
+                                 "it into the built-in regions it is part of")
             elif name not in density:
                 where = f"{path}[{i}]"
                 known = sorted(density)
@@ -254,7 +304,17 @@ def _read_distributions(sec: Section) -> tuple:
         kind = d.string("kind", choices=tuple(DISTRIBUTION_KEYS))
         distance = d.string("distance", "path", choices=("path", "euclidean"))
         coefficients, expression = [], ""
-        if kind == "expression":
+        if kind == DT.PREFIX + "polynomial":
+            coeffs = d.raw("coeffs", list(DT.POLYNOMIAL_DEFAULT))
+            if not (isinstance(coeffs, list) and coeffs):
+                d.error("coeffs", f"expected a list of numbers (highest power first), found "
+                                  f"{quote(coeffs)}")
+                coeffs = []
+            for i, (key, v) in enumerate(zip(DT.polynomial_keys(len(coeffs)), coeffs)):
+                v = check_number(v, f"{d.key_path('coeffs')}[{i}]", sec.problems)
+                if v is not None:
+                    coefficients.append((key, v))
+        elif kind == "expression":
             expression = d.string("expression") or ""
             if expression:
                 try:
@@ -314,6 +374,14 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
         if rest not in S.SIM_NAMES:
             return f"unknown simulation setting {quote(rest)}; expected one of {', '.join(S.SIM_NAMES)}"
         return S.Parameter(name=name, kind="sim", variable=rest)
+    dist_name, _, coefficient = name.rpartition(".")
+    dist = cell.distribution(dist_name)
+    if dist is not None:
+        keys = [k for k, _ in dist.coefficients]
+        if coefficient not in keys:
+            return (f"distribution {quote(dist_name)} has no coefficient {quote(coefficient)}; "
+                    f"expected one of {', '.join(keys) or '(none)'}")
+        return S.Parameter(name=name, kind="coefficient", variable=coefficient, region=dist_name)
     if head == "nseg":
         regions = set(S.BASE_REGIONS) | {r.name for r in cell.regions}
         if rest in S.NSEG_NAMES or rest in regions:
@@ -340,7 +408,8 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
         return (f"unknown region {quote(region)}; expected one of {', '.join(sorted(regions))}"
                 + did_you_mean(region, regions))
     if variable == "Ra":
-        if cell.region(region) is not None:
+        custom = cell.region(region)
+        if custom is not None and not (custom.is_group and not custom.select_by):
             return "Ra is a section property; set it on a built-in region, not a distance region"
         return S.Parameter(name=name, kind="section", variable=variable, region=region)
     if variable in SECTION_VARIABLES:
@@ -350,7 +419,11 @@ def _resolve(name: str, cell: S.CellSpec, mechset, protocols) -> S.Parameter | s
         return (f"unknown variable {quote(variable)}; expected cm, Ra or a RANGE variable of a "
                 "mechanism (name_suffix, e.g. gbar_na_t)" + did_you_mean(variable, sorted(providers)))
     owner = providers[variable]
-    if not _inserted_over(owner, region, cell, mechset):
+    if cell.range_variables == "where_inserted":
+        if not _inserted_in_part(owner, region, cell, mechset):
+            return (f"{variable} needs mechanism {owner!r} in some section of region "
+                    f"{quote(region)}, and cell.insert puts it in none")
+    elif not _inserted_over(owner, region, cell, mechset):
         what = (f"a mechanism using the {owner[:-4]} ion" if owner.endswith("_ion")
                 else f"mechanism {owner!r}")
         return (f"{variable} needs {what} in every section of region {quote(region)}, and "
@@ -363,7 +436,7 @@ def _region_within(inner: str, outer: str, cell: S.CellSpec) -> bool:
     if inner == outer or outer == "all":
         return True
     custom = cell.region(inner)
-    return custom is not None and (custom.within == outer or outer == "all")
+    return custom is not None and (outer == "all" or all(b == outer for b in custom.bases))
 
 
 def _inserted_over(owner: str, region: str, cell, mechset) -> bool:
@@ -378,6 +451,24 @@ def _inserted_over(owner: str, region: str, cell, mechset) -> bool:
             if mech == owner:
                 return True
             if owner.endswith("_ion") and owner[:-4] in mechset.mechanisms[mech].ions:
+                return True
+    return False
+
+
+def _inserted_in_part(owner: str, region: str, cell, mechset) -> bool:
+    """``range_variables: where_inserted``: is the mechanism (or a user of the ion) in some
+    built-in region overlapping ``region``?"""
+    custom = cell.region(region)
+    bases = set(custom.bases) if custom else {region}
+    overlapping = set(S.BASE_REGIONS) if "all" in bases else bases | {"all"}
+    for inserted_region, names in cell.insert:
+        inside = cell.region(inserted_region)
+        if not (set(inside.bases) if inside else {inserted_region}) & overlapping \
+                and inserted_region != "all":
+            continue
+        for mech in names:
+            if mech == owner or (owner.endswith("_ion")
+                                 and owner[:-4] in mechset.mechanisms[mech].ions):
                 return True
     return False
 
@@ -457,6 +548,8 @@ def _with_current_default(param: S.Parameter, cell, protocols, simulation) -> S.
         value = S.GLOBAL_DEFAULTS[param.variable]
     elif param.kind == "rxd":
         value = param.value
+    elif param.kind == "coefficient":
+        value = cell.distribution(param.region).coefficient(param.variable, None)
     return replace(param, value=value)
 
 

@@ -9,6 +9,7 @@ the mapping returned is the merged one, which is what a campaign's signature has
 
 
 from cellsweep.cells.config import display_path, model_from_dict
+from cellsweep.cells.dendrotweaks_folder import is_dendrotweaks
 from cellsweep.cells.errors import ConfigError
 from cellsweep.cells.schema import as_source
 from cellsweep.cells.targets_file import include_targets
@@ -25,6 +26,10 @@ def load_model(config, extra_parameters=()):
         from cellsweep.cells.bluepyopt_json import convert
 
         data = convert(data, source=display_path(path), base_dir=base_dir)
+    elif is_dendrotweaks(data):
+        from cellsweep.cells.dendrotweaks_folder import convert as convert_folder
+
+        data = convert_folder(data, source=display_path(path), base_dir=base_dir)
     included = include_targets(data, source=display_path(path), base_dir=base_dir)
     data = included.data
     try:

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import mechanisms, morphology
 from cellsweep.cells import spec as S
 from cellsweep.cells.errors import SimulationError
@@ -49,9 +50,18 @@ def neuron_version() -> str:
     return neuron.__version__
 
 
-def distribution_function(dist: S.Distribution):
-    """f(distance_um array, value) -> array of values along the cell."""
+def distribution_function(dist: S.Distribution, overrides=None):
+    """f(distance_um array, value) -> array of values along the cell; ``overrides``: coefficient
+    values given as parameters (``<distribution>.<coefficient>``)."""
+    if overrides:
+        import dataclasses
+
+        dist = dataclasses.replace(dist, coefficients=tuple(
+            (k, overrides.get(k, v)) for k, v in dist.coefficients))
     kind, c = dist.kind, dist.coefficient
+    if DT.is_dendrotweaks(kind):
+        fn = DT.formula(kind, dict(dist.coefficients))
+        return lambda d, v: v * fn(d)
     if kind == "uniform":
         return lambda d, v: np.full_like(d, v)
     if kind == "linear":
@@ -107,6 +117,10 @@ class NeuronCell:
                 self.regions[region.name] = [morphology.stylised_section(self.icell, name)
                                              for name in region.sections]
                 continue
+            if region.is_group:
+                bases = {sec for b in region.bases for sec in self.base[b]}
+                self.regions[region.name] = [sec for sec in self.base["all"] if sec in bases]
+                continue
             self.regions[region.name] = [
                 sec for sec in self.base[region.within]
                 if region.min_distance_um <= self.distance(sec(0.5)) < region.max_distance_um]
@@ -115,6 +129,7 @@ class NeuronCell:
                 for name in names:
                     sec.insert(name)
         self._distribution_fns = {d.name: distribution_function(d) for d in cell.distributions}
+        self._coefficients: dict = {}
         self._nseg_key = None
 
     # -- geometry --------------------------------------------------------------------------------
@@ -133,19 +148,33 @@ class NeuronCell:
         key = (region_name, distance_kind)
         if key not in self._distances_cache:
             custom = self.model.cell.region(region_name)
-            secs = (self.regions[region_name] if custom and custom.sections
+            secs = (self.regions[region_name] if custom and (custom.sections or custom.is_group)
                     else self.base[custom.within] if custom else self.base[region_name])
             segs = [seg for sec in secs for seg in sec]
             if distance_kind == "euclidean":
                 dist = np.array([self._euclidean(seg) for seg in segs])
             else:
                 dist = np.array([self.distance(seg) for seg in segs])
-            if custom:
+            if custom and custom.is_group:
+                if custom.select_by:
+                    by = (dist if custom.select_by == "distance" and distance_kind == "path"
+                          else np.array([self._selected_value(custom.select_by, seg)
+                                         for seg in segs]))
+                    keep = (by > custom.above) & (by <= custom.up_to)
+                    segs = [s for s, k in zip(segs, keep) if k]
+                    dist = dist[keep]
+            elif custom:
                 keep = (dist >= custom.min_distance_um) & (dist < custom.max_distance_um)
                 segs = [s for s, k in zip(segs, keep) if k]
                 dist = dist[keep]
             self._distances_cache[key] = (segs, dist)
         return self._distances_cache[key]
+
+    def _selected_value(self, select_by: str, seg) -> float:
+        """What a segment group's ``select_by`` compares (DendroTweaks' SegmentGroup)."""
+        if select_by == "distance":
+            return self.distance(seg)
+        return seg.diam if select_by == "diam" else seg.sec.diam
 
     def _euclidean(self, seg) -> float:
         def xyz(sec, x):
@@ -160,6 +189,7 @@ class NeuronCell:
         """Put a complete parameter mapping (every declared parameter) on the cell."""
         h = self.h
         params = self.model.parameters
+        self._set_coefficients(values)
         for p in params:
             if p.kind == "global":
                 setattr(h, p.variable, values[p.name])
@@ -168,7 +198,7 @@ class NeuronCell:
                 for sec in self.regions[p.region]:
                     sec.Ra = values[p.name]
             elif p.kind == "range" and p.variable == "cm" and not p.distribution \
-                    and self.model.cell.region(p.region) is None:
+                    and self._whole_sections(p.region):
                 for sec in self.regions[p.region]:
                     sec.cm = values[p.name]
         self._set_geometry(values)
@@ -214,11 +244,36 @@ class NeuronCell:
     def _targets(self, p: S.Parameter):
         """``(sections, None)`` for a parameter set on whole sections, else ``(None, (segments,
         distances))`` for one set per segment (a distribution, or a distance region)."""
-        custom = self.model.cell.region(p.region) is not None
-        if p.kind == "section" or (not p.distribution and not custom):
-            return self.regions[p.region], None
+        where = self.model.cell.range_variables == "where_inserted" and p.kind == "range"
+        if p.kind == "section" or (not p.distribution and self._whole_sections(p.region)):
+            secs = self.regions[p.region]
+            return ([sec for sec in secs if hasattr(sec(0.5), p.variable)] if where
+                    else secs), None
         dist = self.model.cell.distribution(p.distribution) if p.distribution else None
-        return None, self._segments(p.region, dist.distance if dist else "path")
+        segs, d = self._segments(p.region, dist.distance if dist else "path")
+        if where:    # DendroTweaks' rule: set where the mechanism is
+            keep = np.array([hasattr(seg, p.variable) for seg in segs], dtype=bool)
+            segs, d = [seg for seg, k in zip(segs, keep) if k], d[keep] if len(segs) else d
+        return None, (segs, d)
+
+    def _whole_sections(self, region_name: str) -> bool:
+        """A built-in region, or a segment group of whole built-in regions (no selector)."""
+        custom = self.model.cell.region(region_name)
+        return custom is None or (custom.is_group and not custom.select_by)
+
+    def _set_coefficients(self, values: dict) -> None:
+        """Distribution coefficients given as parameters: functions rebuilt when they change."""
+        wanted: dict = {}
+        for p in self.model.parameters:
+            if p.kind == "coefficient":
+                wanted.setdefault(p.region, {})[p.variable] = values[p.name]
+        if wanted == self._coefficients:
+            return
+        for dist in self.model.cell.distributions:
+            if dist.name in wanted or dist.name in self._coefficients:
+                self._distribution_fns[dist.name] = distribution_function(
+                    dist, wanted.get(dist.name))
+        self._coefficients = wanted
 
     def _set_range(self, p: S.Parameter, value: float) -> None:
         sections, found = self._targets(p)

@@ -28,13 +28,29 @@ class Region:
     min_distance_um: float = 0.0
     max_distance_um: float = float("inf")
     sections: tuple = ()         # ("dend[0]", ...) for a region named in cell.sections
+    # a segment group (DendroTweaks' kind): the segments of several built-in regions, or those
+    # whose path distance / diameter / section diameter lies in (above, up_to]
+    within_any: tuple = ()       # ("basal", "apical"): their union, instead of ``within``
+    select_by: str = ""          # "" | distance | diam | section_diam
+    above: float = float("-inf")
+    up_to: float = float("inf")
+
+    @property
+    def is_group(self) -> bool:
+        return bool(self.within_any or self.select_by)
+
+    @property
+    def bases(self) -> tuple:
+        """The built-in regions whose sections it takes segments from."""
+        return self.within_any or (self.within,)
 
 
 @dataclass(frozen=True)
 class Distribution:
     """How a parameter's value varies with path distance ``d`` (µm) from the soma centre.
 
-    kinds: uniform ``value``; linear ``value*(intercept + slope_per_um*d)``;
+    kinds: uniform ``value``; ``dendrotweaks.<function>``: ``value`` times DendroTweaks' function
+    (``cells.dendrotweaks_distributions``); linear ``value*(intercept + slope_per_um*d)``;
     exponential ``value*(offset + amplitude*exp(d/length_um))``;
     sigmoid ``value*(offset + amplitude/(1 + exp((midpoint_um - d)/width_um)))``;
     step ``value*(inside if start_um <= d < end_um else outside)``; expression: safe formula
@@ -56,7 +72,8 @@ class Parameter:
     """One named parameter: where it goes (``kind``) and its value or bounds."""
 
     name: str                    # the key users write: gbar_na_t.somatic, celsius, step.stim.amp_nA
-    kind: str                    # range | section | global | sim | nseg | protocol | rxd
+    kind: str                    # range | section | global | sim | nseg | protocol | rxd |
+                                 # coefficient (of distribution ``region``: ``<dist>.<coef>``)
     variable: str                # gbar_na_t, Ra, celsius, cvode, d_lambda, amp_nA
     region: str = ""             # region for range/section/nseg; protocol name for protocol
     target: str = ""             # stimulus name for protocol parameters
@@ -125,6 +142,9 @@ class CellSpec:
     insert: tuple = ()           # ((region, (mechanism, ...)), ...)
     distributions: tuple = ()    # (Distribution, ...)
     sections: tuple = ()         # (StylisedSection, ...) instead of a morphology file
+    # "everywhere": a range variable's mechanism must be in every section of its region;
+    # "where_inserted": set only where it is (DendroTweaks' rule)
+    range_variables: str = "everywhere"
 
     @property
     def geometry_name(self) -> str:

@@ -1,0 +1,395 @@
+"""DendroTweaks model folders in and out, against DendroTweaks itself.
+
+A model is built with DendroTweaks' own API (a small SWC written here, Hodgkin-Huxley Na and K
+channels and DendroTweaks' Leak with distributions of every kind over distance and diameter
+groups, a current clamp, recordings at the soma and in the dendrites), exported by DendroTweaks
+as a folder, read by cellsweep (``cell: {dendrotweaks: ...}``), and the voltage traces of both
+compared; then a cellsweep model is written as a folder and simulated by DendroTweaks. Each
+simulation runs in its own process (both load mechanisms into NEURON). The morphology's
+coordinates and lengths are exact in float32 (NEURON's 3-D points), so the path distances, the
+distributions and nseg are the same numbers in both (every segment's cm, Ra, conductances, area
+and axial resistance are equal bit for bit); the traces differ by ~1e-11 mV because NEURON
+solves the cable equation in the order the sections were created, and DendroTweaks creates them
+in its own order (Import3d in the file's), which rounds differently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("dendrotweaks")
+
+from cellsweep.cells.errors import ConfigError  # noqa: E402
+from cellsweep.cells.loader import load_model  # noqa: E402
+
+VENV_BIN = str(Path(sys.executable).parent)
+TOLERANCE_MV = 1e-9
+
+NA = """
+NEURON {
+    SUFFIX Na
+    USEION na READ ena WRITE ina
+    RANGE gbar, i
+}
+UNITS {
+    (mA) = (milliamp)
+    (mV) = (millivolt)
+    (S) = (siemens)
+}
+PARAMETER {
+    gbar = 0.12 (S/cm2)
+}
+ASSIGNED {
+    v (mV)
+    ena (mV)
+    ina (mA/cm2)
+    i (mA/cm2)
+    minf (1)
+    hinf (1)
+    mtau (ms)
+    htau (ms)
+}
+STATE { m h }
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    i = gbar * m * m * m * h * (v - ena)
+    ina = i
+}
+INITIAL {
+    rates(v)
+    m = minf
+    h = hinf
+}
+DERIVATIVE states {
+    rates(v)
+    m' = (minf - m) / mtau
+    h' = (hinf - h) / htau
+}
+PROCEDURE rates(v (mV)) {
+    LOCAL am, bm, ah, bh
+    am = 0.1 * (v + 40.0001) / (1 - exp(-(v + 40.0001) / 10))
+    bm = 4 * exp(-(v + 65) / 18)
+    ah = 0.07 * exp(-(v + 65) / 20)
+    bh = 1 / (1 + exp(-(v + 35) / 10))
+    minf = am / (am + bm)
+    mtau = 1 / (am + bm)
+    hinf = ah / (ah + bh)
+    htau = 1 / (ah + bh)
+}
+"""
+
+KV = """
+NEURON {
+    SUFFIX Kv
+    USEION k READ ek WRITE ik
+    RANGE gbar, i
+}
+UNITS {
+    (mA) = (milliamp)
+    (mV) = (millivolt)
+    (S) = (siemens)
+}
+PARAMETER {
+    gbar = 0.036 (S/cm2)
+}
+ASSIGNED {
+    v (mV)
+    ek (mV)
+    ik (mA/cm2)
+    i (mA/cm2)
+    ninf (1)
+    ntau (ms)
+}
+STATE { n }
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    i = gbar * n * n * n * n * (v - ek)
+    ik = i
+}
+INITIAL {
+    rates(v)
+    n = ninf
+}
+DERIVATIVE states {
+    rates(v)
+    n' = (ninf - n) / ntau
+}
+PROCEDURE rates(v (mV)) {
+    LOCAL an, bn
+    an = 0.01 * (v + 55.0001) / (1 - exp(-(v + 55.0001) / 10))
+    bn = 0.125 * exp(-(v + 65) / 80)
+    ninf = an / (an + bn)
+    ntau = 1 / (an + bn)
+}
+"""
+
+# A three-point soma (NeuroMorpho's: centre, two points one radius away), a branched basal
+# dendrite written before an unbranched one (DendroTweaks numbers the unbranched one first),
+# an axon, and an apical dendrite whose branches are symmetric about +y (so DendroTweaks does
+# not rotate the cell). Every length is a whole number of micrometres.
+SWC = """\
+1 1 0 0 0 10 -1
+2 1 0 -10 0 10 1
+3 1 0 10 0 10 1
+4 3 0 -10 0 1.5 1
+5 3 0 -50 0 1.25 4
+6 3 30 -90 0 0.5 5
+7 3 -30 -90 0 0.5 5
+8 3 -40 -120 0 0.5 7
+9 3 -10 0 0 1 1
+10 3 -90 0 0 0.75 9
+11 2 10 0 0 1 1
+12 2 50 0 0 0.5 11
+13 4 0 10 0 2 1
+14 4 0 110 0 1.5 13
+15 4 0 210 0 1 14
+16 4 30 250 0 0.5 15
+17 4 -30 250 0 0.5 15
+"""
+
+BUILD = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+from dendrotweaks import Model
+m = Model(sys.argv[1])
+m.load_morphology("cell")
+m.add_default_mechanisms()
+m.add_mechanism("Na", recompile=False)
+m.add_mechanism("Kv", recompile=False)
+for domain in ("soma", "dend", "apic", "axon"):
+    for mech in ("Leak", "Na", "Kv"):
+        m.insert_mechanism(mech, domain)
+m.add_group("apical_far", ["apic"], select_by="distance", min_value=100, max_value=230)
+m.add_group("thin", ["dend", "apic"], select_by="diam", max_value=0.8)
+m.add_group("dend_near", ["dend"], select_by="distance", max_value=60)
+m.set_param("cm", "all", "constant", value=1.0)
+m.set_param("cm", "dendritic", "constant", value=2.0)
+m.set_param("Ra", "all", "constant", value=120)
+m.set_param("gbar_Leak", "all", "constant", value=3e-4)
+m.set_distribution("gbar_Leak", "apical", "polynomial", coeffs=[1e-9, 2e-7, 3e-4])  # set_param
+m.distribute("gbar_Leak")                                   # refuses lists
+m.set_param("e_Leak", "all", "constant", value=-65)
+m.set_param("gbar_Na", "all", "constant", value=0.01)
+m.set_param("gbar_Na", "somatic", "constant", value=0.12)
+m.set_param("gbar_Na", "axonal", "step", start=5, end=30, min_value=0.05, max_value=0.2)
+m.set_param("gbar_Na", "apical_far", "linear", slope=1e-4, intercept=0.005)
+m.set_param("gbar_Na", "thin", "gaussian", amplitude=0.02, mean=80, std=40)
+m.set_param("gbar_Kv", "all", "constant", value=0.036)
+m.set_param("gbar_Kv", "apical", "exponential", vertical_shift=0.01, scale_factor=0.02,
+            growth_rate=-0.01, horizontal_shift=10)
+m.set_param("gbar_Kv", "dendritic", "sinusoidal", amplitude=0.03, frequency=0.005, phase=0.2)
+m.set_param("gbar_Kv", "dend_near", "sigmoid", vertical_shift=0.005, scale_factor=0.03,
+            growth_rate=0.1, horizontal_shift=30)
+m.set_param("ena", "all", "constant", value=50)
+m.set_param("ek", "all", "constant", value=-77)
+secs = m.sec_tree.sections
+m.add_iclamp(secs[0], 0.5, amp=0.3, delay=5, dur=30)
+m.add_recording(secs[0], 0.5)
+for sec in secs[1:]:
+    m.add_recording(sec, 0.5)
+m.simulator.temperature = 37
+m.simulator._duration = 50
+m.export_biophys("biophys")
+m.export_stimuli("step")
+json.dump({"nseg": [s._ref.nseg for s in secs],
+           "ends": [[s.points[-1].x, s.points[-1].y] for s in secs]},
+          open(sys.argv[2], "w"))
+""".replace("import os, sys, warnings", "import json, os, sys, warnings")
+
+SIMULATE_DT = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from dendrotweaks import Model
+folder, morphology, biophys, stimuli, out = sys.argv[1:6]
+m = Model(folder)
+m.load_morphology(morphology)
+m.load_biophys(biophys, recompile=False)
+m.load_stimuli(stimuli)
+m.run(m.simulator._duration)
+traces = {f"{seg._section.idx}:{seg.x!r}": list(v) for seg, v in m.simulator.recordings["v"].items()}
+json.dump({"t": list(m.simulator.t), "v": traces, "nseg": [s._ref.nseg for s in m.sec_tree.sections]},
+          open(out, "w"))
+"""
+
+SIMULATE_CS = """
+import json, sys
+from cellsweep.cells.evaluate import evaluate
+from cellsweep.cells.loader import load_model
+model, _ = load_model(sys.argv[1])
+params = json.loads(sys.argv[3])
+result = evaluate(model, params, traces=True)
+assert result.traces, result
+json.dump({p: {r: [list(map(float, t)), list(map(float, v))] for r, (t, v) in recs.items()}
+           for p, recs in result.traces.items()}, open(sys.argv[2], "w"))
+"""
+
+
+def run_python(code: str, *args, cwd=None) -> None:
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
+               NEURON_INIT_MPI="0", NEURON_MODULE_OPTIONS="-nogui")
+    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def new_folder(root: Path, name: str = "cell") -> Path:
+    """A DendroTweaks model folder with our .mod files; DendroTweaks' ../Default holds only its
+    Leak channel, so that DendroTweaks compiles nothing else."""
+    import dendrotweaks
+
+    leak = Path(dendrotweaks.__file__).parent / "biophys" / "default_mod" / "Leak.mod"
+    (root / "Default").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(leak, root / "Default" / "Leak.mod")
+    folder = root / name
+    mod = folder / "biophys" / "mod"
+    mod.mkdir(parents=True)
+    (folder / "morphology").mkdir()
+    (mod / "Na.mod").write_text(NA)
+    (mod / "Kv.mod").write_text(KV)
+    shutil.copyfile(leak, mod / "Leak.mod")
+    return folder
+
+
+def simulate_dendrotweaks(folder: Path, out: Path, morphology="cell", biophys="biophys",
+                          stimuli="step") -> dict:
+    run_python(SIMULATE_DT, folder, morphology, biophys, stimuli, out, cwd=folder.parent)
+    return json.loads(out.read_text())
+
+
+def simulate_cellsweep(config: Path, out: Path, params=None) -> dict:
+    run_python(SIMULATE_CS, config, out, json.dumps(params or {}))
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def dt_model(tmp_path_factory):
+    """The folder DendroTweaks wrote, what DendroTweaks built, and its simulation."""
+    root = tmp_path_factory.mktemp("dendrotweaks")
+    folder = new_folder(root)
+    (folder / "morphology" / "cell.swc").write_text(SWC)
+    run_python(BUILD, folder, root / "built.json", cwd=root)
+    built = json.loads((root / "built.json").read_text())
+    traces = simulate_dendrotweaks(folder, root / "dt.json")
+    config = root / "model.yaml"
+    config.write_text("cell:\n  dendrotweaks: cell\n  morphology: cell\n  biophys: biophys\n"
+                      "  stimuli: step\n")
+    return {"root": root, "folder": folder, "built": built, "dt": traces, "config": config}
+
+
+def compare(dt: dict, cs: dict, protocol: str) -> dict:
+    """Max |difference| (mV) per DendroTweaks recording, after checking the time vectors."""
+    recs = cs[protocol]
+    out = {}
+    for key, values in dt["v"].items():
+        idx, loc = key.split(":")
+        name = f"v_sec{idx}_{float(loc):g}".replace(".", "p")
+        t, v = recs[name]
+        assert len(t) == len(dt["t"]) and np.array_equal(t, dt["t"])
+        out[key] = float(np.max(np.abs(np.asarray(v) - np.asarray(values))))
+    return out
+
+
+def test_dendrotweaks_folder_simulates_as_in_dendrotweaks(dt_model):
+    model, data = load_model(dt_model["config"])
+    names = {p.name for p in model.parameters}
+    assert {"gbar_Na.somatic", "gbar_Na.apical_far", "gbar_Na.apical_far.slope",
+            "gbar_Leak.apical.coeffs_2", "gbar_Kv.dend_near.growth_rate"} <= names
+    assert data["cell"]["regions"]["thin"] == {"within": ["basal", "apical"],
+                                               "select_by": "diam", "up_to": 0.8}
+    cs = simulate_cellsweep(dt_model["config"], dt_model["root"] / "cs.json")
+    diffs = compare(dt_model["dt"], cs, "step")
+    assert len(diffs) == len(dt_model["built"]["nseg"])   # soma and every dendrite section
+    spikes = np.asarray(dt_model["dt"]["v"]["0:0.5"])
+    assert spikes.max() > 0, "the cell should fire"
+    assert max(diffs.values()) < TOLERANCE_MV, diffs
+
+
+def test_coefficients_are_parameters(dt_model):
+    """A distribution's number (``<param>.<group>.<number>``) can be set: the folder with that
+    number changed simulates as cellsweep does with the parameter."""
+    root = dt_model["root"]
+    changed = root / "changed"
+    shutil.copytree(dt_model["folder"], changed, ignore=shutil.ignore_patterns("x86_64"))
+    bio = json.loads((changed / "biophys" / "biophys.json").read_text())
+    bio["metadata"]["name"] = "changed"
+    bio["params"]["gbar_Na"]["apical_far"]["parameters"]["slope"] = 3e-4
+    bio["params"]["gbar_Na"]["somatic"]["parameters"]["value"] = 0.08
+    (changed / "biophys" / "biophys.json").write_text(json.dumps(bio))
+    stim = json.loads((changed / "stimuli" / "step" / "config.json").read_text())
+    stim["metadata"]["name"] = "changed"
+    (changed / "stimuli" / "step" / "config.json").write_text(json.dumps(stim))
+    dt = simulate_dendrotweaks(changed, root / "dt_changed.json")
+    cs = simulate_cellsweep(dt_model["config"], root / "cs_changed.json",
+                            {"gbar_Na.apical_far.slope": 3e-4, "gbar_Na.somatic": 0.08})
+    diffs = compare(dt, cs, "step")
+    assert max(diffs.values()) < TOLERANCE_MV, diffs
+    assert max(compare(dt_model["dt"], cs, "step").values()) > 1e-3   # it did change
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda b: b["params"]["gbar_Na"].__setitem__("thin", "inherit"),
+     "params.gbar_Na.thin: distribution 'inherit'"),
+    (lambda b: b["groups"][-1].__setitem__("select_by", "domain_distance"),
+     "select_by: selector 'domain_distance' is not supported"),
+    (lambda b: b["params"]["gbar_Na"].__setitem__(
+        "all", b["params"]["gbar_Na"].pop("all")),
+     "params.gbar_Na: group 'somatic' comes before a broader group"),
+    (lambda b: b["params"]["cm"].__setitem__(
+        "all", {"function": "linear", "parameters": {"slope": 1e-3, "intercept": 1}}),
+     "params.cm.all: cm with a linear"),
+    (lambda b: b["params"]["gbar_Kv"]["apical"]["parameters"].__setitem__("slope", 1),
+     "params.gbar_Kv.apical.parameters.slope"),
+])
+def test_bad_biophys_refused(dt_model, tmp_path, edit, message):
+    bio = json.loads((dt_model["folder"] / "biophys" / "biophys.json").read_text())
+    edit(bio)
+    (dt_model["folder"] / "biophys" / "bad.json").write_text(json.dumps(bio))
+    config = dt_model["root"] / "bad.yaml"
+    config.write_text("cell:\n  dendrotweaks: cell\n  biophys: bad\n  morphology: cell\n")
+    try:
+        with pytest.raises(ConfigError) as err:
+            load_model(config)
+    finally:
+        (dt_model["folder"] / "biophys" / "bad.json").unlink()
+    text = str(err.value)
+    assert message in text, text
+    assert all(line.count("bad.json") == 1 for line in text.splitlines()), text
+
+
+def test_bad_folder_refused(dt_model, tmp_path):
+    folder = tmp_path / "other"
+    shutil.copytree(dt_model["folder"], folder, ignore=shutil.ignore_patterns("x86_64"))
+    (folder / "stimuli" / "step" / "iclamps.csv").write_text("sec_idx,loc,amp,delay,dur\n"
+                                                            "99,0.5,0.1,1,1\n0,1,0.1,1,1\n")
+    (folder / "biophys" / "mod" / "Kv.mod").unlink()
+    (folder / "morphology" / "cell.swc").write_text(SWC.replace("5 3 0 -50 0", "5 3 0 -10 0"))
+    config = tmp_path / "m.yaml"
+    config.write_text(yaml.safe_dump({"cell": {"dendrotweaks": "other"},
+                                      "protocols": {}}))
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    text = str(err.value)
+    assert "protocols: cannot be combined with cell.dendrotweaks" in text
+    config.write_text(yaml.safe_dump({"cell": {"dendrotweaks": "other", "biophys": "biophys"}}))
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    text = str(err.value)
+    assert "point 5 lies on its parent 4; DendroTweaks removes such points" in text, text
+    (folder / "morphology" / "cell.swc").write_text(SWC)
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    text = str(err.value)
+    assert "iclamps.csv:2: sec_idx 99: the cell has sections 0-" in text, text
+    assert "iclamps.csv:3: loc 1: expected 0 < loc < 1" in text, text
+    assert "domains.soma" in text and "Kv.mod not found" in text, text
+    assert "Traceback" not in text
