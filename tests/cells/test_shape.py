@@ -7,6 +7,7 @@ What is tested is the data handed to matplotlib (the LineCollection's colour arr
 plotly (each point's colour and segment row), not pixels.
 """
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def _plotted(sv):
 
 def test_voltage_colours_are_the_evaluations_recordings_at_the_time(voltage, evaluation,
                                                                     example_model):
-    from cellsweep.cells.evaluate import current_cell
+    from cellsweep.cells.evaluate import current_cell, evaluate
 
     cell = current_cell()
     values = voltage.values
@@ -80,6 +81,20 @@ def test_voltage_colours_are_the_evaluations_recordings_at_the_time(voltage, eva
                                                 distance_um=300.0))):
         t, v = evaluation.traces["step_pos"][name]
         assert values[_row(voltage.shape, cell.segment(loc))] == np.interp(TIME, t, v)
+    # and recordings of the config's own kind at other segments, evaluated on their own
+    extra = {"basal": ("dend[3]", 0.5), "axon": ("axon[0]", 0.9), "tuft": ("apic[14]", 0.1)}
+    protocol = example_model.protocol("step_pos")
+    recorded = dataclasses.replace(protocol, recordings=tuple(
+        S.Recording(name=k, location=S.Location(kind="section", section=sec, x=x))
+        for k, (sec, x) in extra.items()))
+    model = dataclasses.replace(example_model, protocols=(recorded,), features=())
+    result = evaluate(model, {}, traces=True)
+    assert result.status == "ok", result.message
+    traces = result.traces["step_pos"]
+    for name, (sec, x) in extra.items():
+        seg = cell.segment(S.Location(kind="section", section=sec, x=x))
+        t, v = traces[name]
+        assert values[_row(voltage.shape, seg)] == np.interp(TIME, t, v)
     soma = values[_row(voltage.shape, cell.soma(0.5))]
     assert soma > 0 and np.nanmin(values) < -40   # mid-spike at the soma, not in the tufts
     colours, by_row = _plotted(voltage)
