@@ -115,7 +115,7 @@ def _trace(go, sv, rows, width: float, coloured: bool):
         pts = shape.points[i]
         value = values[i]
         label = (f"{shape.section[i]} segment {shape.index[i]} (x={shape.x[i]:.4g})<br>"
-                 f"{shape.distance[i]:.1f} um from the soma<br>"
+                 f"{shape.distance[i]:.1f} µm from the soma<br>"
                  + (f"{sv.name} = {value:.5g} {sv.units}" if np.isfinite(value)
                     else f"{sv.name}: none here"))
         n = len(pts)
