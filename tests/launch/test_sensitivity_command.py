@@ -183,11 +183,11 @@ def test_saltelli_sweep_of_the_example_cell(repo, tmp_path):
     folder = repo / "configs" / "example"
     data["cell"]["morphology"] = str(folder / data["cell"]["morphology"])
     data["cell"]["mechanisms_dir"] = str((folder / data["cell"]["mechanisms_dir"]).resolve())
-    for protocol in data["protocols"].values():
-        protocol["tstop_ms"] = 400
-        protocol["stimuli"]["step"].update(delay_ms=50, duration_ms=300)
-    data["features"] = [f for f in data["features"]
-                        if f["efel"] in ("Spikecount", "AP_height", "voltage_base")]
+    data["protocols"] = {"step_pos": data["protocols"]["step_pos"]}
+    data["protocols"]["step_pos"]["tstop_ms"] = 250
+    data["protocols"]["step_pos"]["stimuli"]["step"].update(delay_ms=50, duration_ms=150)
+    data["features"] = [f for f in data["features"] if f["protocol"] == "step_pos"
+                        and f["efel"] in ("Spikecount", "AP_height", "voltage_base")]
     data["sweep"]["n"] = 8
     data["run"] = {"output": "example_sensitivity.h5", "progress": "none"}
     config = tmp_path / "sensitivity.yaml"
