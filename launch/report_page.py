@@ -392,6 +392,15 @@ def _response(page, data) -> str:
     return _section("response", "Response", *parts)
 
 
+def _axis_type(values) -> str:
+    """"log" for positive values spread over more than two decades, else "linear"."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size and finite.min() > 0 and finite.max() > 100 * finite.min():
+        return "log"
+    return "linear"
+
+
 def _colour_range(values) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
     if not finite.size:
@@ -411,10 +420,12 @@ def _optimisation(page, data, targets: dict) -> str:
     if conv is not None:
         g = np.asarray(conv["generation"])
         mean, std = np.asarray(conv["mean"]), np.asarray(conv["std"])
+        floor = np.asarray(conv["best"])       # no generation scores below its best
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=np.concatenate([g, g[::-1]]),
-                                 y=np.concatenate([mean + std, np.maximum(mean - std, 0)[::-1]]),
-                                 fill="toself", line=dict(width=0), name="mean ± std",
+                                 y=np.concatenate([mean + std,
+                                                   np.maximum(mean - std, floor)[::-1]]),
+                                 fill="toself", line=dict(width=0), name="mean ± std (down to the best)",
                                  fillcolor="rgba(31,119,180,0.15)", hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=g, y=mean, mode="lines", name="mean"))
         fig.add_trace(go.Scatter(x=g, y=conv["best"], mode="lines+markers", name="best"))
@@ -439,7 +450,8 @@ def _optimisation(page, data, targets: dict) -> str:
                                  "<extra></extra>", marker=dict(size=6, color="#d62728")))
         fig.update_layout(title="Pareto front of two objectives (scores, lower is better)",
                           xaxis_title=f"score of {pf['x_name']}",
-                          yaxis_title=f"score of {pf['y_name']}")
+                          yaxis_title=f"score of {pf['y_name']}",
+                          xaxis_type=_axis_type(pf["x"]), yaxis_type=_axis_type(pf["y"]))
         parts += [_note(f"Objectives: {pf['why']}. The front is the non-dominated set of all "
                         f"{pf['of']} ok evaluations ({len(pf['front_x'])} points)."),
                   _sampled(pf["shown"], pf["of"], data), page.figure(fig, 440)]

@@ -16,6 +16,7 @@ from cellsweep.sweep.store import ResultsFile
 from support.response import write_results
 from tests.browser import not_blank, open_page
 from tests.helpers import DATA, plain, run_cellsweep, write_config
+from tests.launch.test_profile_command import CELL as PROFILE_CELL
 
 MAIN = ("provenance", "status", "failures", "timeline", "slowest")
 
@@ -121,22 +122,9 @@ def test_optimisation_page_has_convergence_front_and_the_best_against_targets(op
 
 
 # -- a profile -----------------------------------------------------------------------------------------
-PROFILE = """
-cell:
-  name: tiny_ball_stick
-  morphology: ball_stick.swc
-  insert: {somatic: [hh], basal: [pas]}
-  fixed: {celsius: 6.3, Ra.all: 100, cm.all: 1.0, g_pas.basal: 1.0e-4, e_pas.basal: -65}
-  free:
-    gnabar_hh.somatic: {low: 0.05, high: 0.2, default: 0.12}
-protocols:
-  step:
-    tstop_ms: 100
-    stimuli: {stim: {kind: step, amp_nA: 0.3, delay_ms: 20, duration_ms: 60}}
-profile:
-  passive: {delay_ms: 50, duration_ms: 100, after_ms: 10, baseline_ms: 40, steady_ms: 20}
-  fi: {amplitudes_nA: [0.0, 0.2, 0.4], delay_ms: 20, duration_ms: 200, after_ms: 30}
-"""
+# test_profile_command's cell and profile, its passive step and FI curve only (no rheobase
+# search, ZAP chirp or dendrite: cheap)
+PROFILE = PROFILE_CELL.split("  rheobase:")[0]
 
 
 @pytest.mark.neuron
