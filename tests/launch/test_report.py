@@ -225,3 +225,26 @@ def _writable(folder) -> bool:
     import os
 
     return os.access(folder, os.W_OK)
+
+
+@pytest.mark.parametrize("case", ["corrupt", "truncated", "foreign", "forged", "torn"])
+def test_damaged_files_are_refused_as_every_reader_refuses_them(tmp_path, case):
+    """test_bad_commands' damaged files (a 12-row file, as there) through report: the same
+    one-line refusal, nothing written."""
+    from click.testing import CliRunner
+
+    from cellsweep.launch.cli import main
+    from tests.launch.test_bad_commands import BROKEN, snapshot
+
+    path = tmp_path / "sweep.h5"
+    write_results(path, np.random.default_rng(0).random((12, 3)))
+    damage, message = BROKEN[case]
+    damage(path)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(main, ["report", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "sweep.h5: " in lines[0]
+    if case in ("foreign", "forged", "torn"):
+        assert message in lines[0], lines[0]
+    assert snapshot(tmp_path) == before
