@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -225,8 +224,8 @@ SIMULATE_CS = """
 import json, sys
 from cellsweep.cells.evaluate import evaluate
 from cellsweep.cells.loader import load_model
-model, _ = load_model(sys.argv[1])
 params = json.loads(sys.argv[3])
+model, _ = load_model(sys.argv[1], extra_parameters=tuple(params))
 result = evaluate(model, params, traces=True)
 assert result.traces, result
 json.dump({p: {r: [list(map(float, t)), list(map(float, v))] for r, (t, v) in recs.items()}
@@ -393,3 +392,127 @@ def test_bad_folder_refused(dt_model, tmp_path):
     assert "iclamps.csv:3: loc 1: expected 0 < loc < 1" in text, text
     assert "domains.soma" in text and "Kv.mod not found" in text, text
     assert "Traceback" not in text
+
+
+# -- the other way: a cellsweep model written as a DendroTweaks folder ------------------------
+EXPORT_CONFIG = """
+cell:
+  name: written
+  morphology: cell.swc
+  mechanisms_dir: mod
+  range_variables: where_inserted
+  insert:
+    all: [Leak]
+    somatic: [Na, Kv]
+    basal: [Na, Kv]
+    apical: [Na, Kv]
+  regions:
+    dendrites: {within: [basal, apical]}
+    far: {within: [apical], select_by: distance, above: 100, up_to: 230}
+    thin: {within: [basal, apical], select_by: diam, up_to: 0.8}
+  distributions:
+    ramp: {kind: dendrotweaks.linear, slope: 1.0e-4, intercept: 0.005}
+    decay: {kind: dendrotweaks.exponential, vertical_shift: 0.01, scale_factor: 0.02,
+            growth_rate: -0.01, horizontal_shift: 10}
+    bell: {kind: dendrotweaks.gaussian, amplitude: 0.02, mean: 80, std: 40}
+    poly: {kind: dendrotweaks.polynomial, coeffs: [1.0e-9, 2.0e-7, 3.0e-4]}
+    flat: {kind: uniform}
+  fixed:
+    celsius: 34
+    v_init: -68
+    Ra.all: 110
+    cm.dendrites: 1.5
+    gbar_Leak.all: {value: 1.0, distribution: poly}
+    e_Leak.all: -66
+    gbar_Na.all: {value: 0.01, distribution: flat}
+    gbar_Na.somatic: 0.12
+    gbar_Na.far: {value: 1.0, distribution: ramp}
+    gbar_Na.thin: {value: 1.0, distribution: bell}
+    gbar_Kv.all: 0.03
+    gbar_Kv.apical: {value: 1.0, distribution: decay}
+    ek.all: -80
+  free:
+    ramp.slope: {low: 0.0, high: 5.0e-4}
+simulation: {cvode: false, dt_ms: 0.025}
+protocols:
+  step:
+    tstop_ms: 40
+    stimuli:
+      stim: {kind: step, amp_nA: 0.25, delay_ms: 3, duration_ms: 30}
+    recordings:
+      soma: soma
+      apical: "apic[1](0.5)"
+      basal: "dend[2](0.25)"
+"""
+
+
+def cellsweep_model(root: Path, text: str = EXPORT_CONFIG) -> Path:
+    import dendrotweaks
+
+    (root / "mod").mkdir(parents=True, exist_ok=True)
+    (root / "mod" / "Na.mod").write_text(NA)
+    (root / "mod" / "Kv.mod").write_text(KV)
+    leak = Path(dendrotweaks.__file__).parent / "biophys" / "default_mod" / "Leak.mod"
+    shutil.copyfile(leak, root / "mod" / "Leak.mod")
+    (root / "Default").mkdir(exist_ok=True)           # DendroTweaks' ../Default, Leak only
+    shutil.copyfile(leak, root / "Default" / "Leak.mod")
+    (root / "cell.swc").write_text(SWC)
+    config = root / "written.yaml"
+    config.write_text(text)
+    return config
+
+
+def test_cellsweep_model_written_as_a_folder_simulates_in_dendrotweaks(tmp_path):
+    from cellsweep.cells.dendrotweaks_write import write_folder
+    from cellsweep.cells.evaluate import full_values
+
+    config = cellsweep_model(tmp_path)
+    params = {"ramp.slope": 3e-4, "step.stim.amp_nA": 0.8}
+    model, _ = load_model(config, extra_parameters=tuple(params))
+    folder = write_folder(model, full_values(model, params), tmp_path / "written")
+    bio = json.loads((folder / "biophys" / "biophys.json").read_text())
+    assert bio["params"]["gbar_Na"]["far"] == {
+        "function": "linear", "parameters": {"slope": 3e-4, "intercept": 0.005}}
+    assert sorted(g["name"] for g in bio["groups"]) == ["all", "apical", "dendrites", "far",
+                                                        "somatic", "thin"]
+    assert list(bio["params"]["gbar_Na"]) == ["all", "somatic", "far", "thin"]   # applied so
+    dt = simulate_dendrotweaks(folder, tmp_path / "dt.json", morphology="cell")
+    cs = simulate_cellsweep(config, tmp_path / "cs.json", params)["step"]
+    # recorded where cellsweep records (DendroTweaks names a segment by its centre)
+    assert [k.split(":")[0] for k in dt["v"]] == [
+        "0", str(dt_index(folder, "apic[1]")), str(dt_index(folder, "dend[2]"))]
+    for (name, (t, v)), values in zip(cs.items(), dt["v"].values()):
+        assert np.array_equal(t, dt["t"])
+        assert np.max(np.abs(np.asarray(v) - np.asarray(values))) < TOLERANCE_MV, name
+    assert np.max(dt["v"]["0:0.5"]) > 0
+
+
+def dt_index(folder: Path, name: str) -> int:
+    from cellsweep.cells.dendrotweaks_folder import _Morphology
+    from cellsweep.cells.schema import Problems
+
+    return _Morphology(folder / "morphology" / "cell.swc", Problems("x")).names.index(name)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("simulation: {cvode: false, dt_ms: 0.025}", "simulation: {cvode: true}"),
+     "simulation.cvode: DendroTweaks' NEURON simulator integrates with fixed steps"),
+    (("flat: {kind: uniform}", "flat: {kind: linear, slope_per_um: 0.001}"),
+     "cell.fixed.gbar_Na.all: distribution 'flat' of kind 'linear' is cellsweep's own formula"),
+    (("far: {within: [apical], select_by: distance, above: 100, up_to: 230}",
+      "far: {within: apical, min_distance_um: 100}"),
+     "cell.fixed.gbar_Na.far: region 'far': a distance region [min, max) has no DendroTweaks"),
+    (("gbar_Na.far: {value: 1.0,", "gbar_Na.far: {value: 2.0,"),
+     "cell.fixed.gbar_Na.far: 2.0 times a dendrotweaks.linear distribution"),
+    (('basal: "dend[2](0.25)"', 'basal: {location: {region: basal, distance_um: 20}}'),
+     "protocols.step.recordings.basal: location basal@20um"),
+])
+def test_what_dendrotweaks_cannot_express_is_refused(tmp_path, edit, message):
+    from cellsweep.cells.dendrotweaks_write import write_folder
+
+    config = cellsweep_model(tmp_path, EXPORT_CONFIG.replace(*edit))
+    model, _ = load_model(config)
+    with pytest.raises(ConfigError) as err:
+        write_folder(model, model.default_values(), tmp_path / "out")
+    assert message in str(err.value), str(err.value)
+    assert not (tmp_path / "out").exists()
