@@ -126,3 +126,33 @@ def run_sweep(config, output=None):
     stop = StopFlag()
     campaign.run(plan, SerialExecutor(plan.evaluator, Limits(), stop), stop, store)
     return plan.run.output
+
+
+def write_many(path, n: int, names=("a", "b", "c"), workers: int = 4, seconds: float = 0.01,
+               period: int = 10_007, seed: int = 0):
+    """A results file of ``n`` rows in seconds, for tests of very large files: the records of
+    ``period`` random points (``ResponseEvaluator``'s) repeated, each copy with its own ids,
+    workers and times (back to back, as in ``write_results``), written through the store as
+    one batch."""
+    from cellsweep.sweep import store as St
+    from cellsweep.sweep.batch import RecordBatch
+
+    points = np.random.default_rng(seed).random((min(n, period), len(names)))
+    ev = ResponseEvaluator(names)
+    one = RecordBatch.from_records([ev({"id": i, "params": dict(zip(names, p))})
+                                    for i, p in enumerate(points.tolist())])
+    batch = one.take(np.arange(n) % len(points))
+    i = np.arange(n)
+    rows = batch.rows
+    rows["id"] = i
+    rows["worker"] = i % workers
+    t0 = time.time() - 10.0 - n // workers * seconds
+    rows["t_start"] = t0 + (i // workers) * seconds
+    rows["t_end"] = rows["t_start"] + seconds
+    batch = RecordBatch(rows, batch.message, ["node-a"] * n)
+    lay, camp = layout_and_campaign(np.zeros((n, len(names))), names)
+    store = St.ResultStore(path, lay, camp, rows["params"].copy(), commit_interval_s=3600.0,
+                           commit_rows=10**9, lock=St.acquire_lock(path))
+    store.open()
+    store.record(batch)
+    store.finish(complete=True)

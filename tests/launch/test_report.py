@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cellsweep.sweep.store import ResultsFile
-from support.response import write_results
+from support.response import write_many, write_results
 from tests.browser import not_blank, open_page
 from tests.helpers import DATA, plain, run_cellsweep, write_config
 from tests.launch.test_profile_command import CELL as PROFILE_CELL
@@ -155,12 +155,17 @@ def test_running_campaign_page(tmp_path):
         store.finish(complete=False)
 
 
-def test_large_file_page_is_down_sampled_and_small(tmp_path):
+@pytest.mark.slow
+def test_million_row_page_is_down_sampled_small_and_opens(tmp_path):
+    """A 1 000 000-row file (the records of 10 007 points repeated with their own ids, workers
+    and times; ~8 s to write): the page draws 1500 of them, says so, and stays plotly.js plus
+    well under 1.5 MB."""
     path = tmp_path / "large.h5"
-    write_results(path, np.random.default_rng(0).random((20_000, 3)), workers=8)
+    write_many(path, 1_000_000, workers=8)
     page, text = page_of(path, "--points", "1500")
     ok = int(np.count_nonzero(ResultsFile(path).status_codes == 0))
     assert f"1500 of {ok} ok evaluations are drawn, chosen uniformly at random (seed 0)" in text
+    assert "8 workers" in text and "1000000 of 1000000 evaluations" in text
     import plotly.offline
 
     assert len(text.encode()) - len(plotly.offline.get_plotlyjs()) < 1_500_000
