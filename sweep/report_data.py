@@ -143,16 +143,18 @@ def failures(f) -> dict:
         return {"groups": [], "failed": 0, "more_groups": 0}
     table = pd.DataFrame({"eval_id": f.column("eval_id")[bad], "status": codes[bad],
                           "message": [_text(m) for m in f.column("message")[bad]],
-                          "attempt": f.column("attempt")[bad]})
+                          "retried": f.column("attempt")[bad] > 1})
+    by = table.groupby(["status", "message"], sort=False)
+    sizes = by.agg(n=("eval_id", "size"), retried=("retried", "sum")).reset_index()
+    sizes["name"] = [STATUS_NAMES[int(c)] for c in sizes["status"]]
+    sizes = sizes.sort_values(["n", "name", "message"], ascending=[False, True, True])
     groups = []
-    for (code, message), rows in table.groupby(["status", "message"], sort=False):
-        ids = np.sort(rows["eval_id"].to_numpy())
-        groups.append({"status": STATUS_NAMES[int(code)], "message": message,
-                       "count": int(len(rows)), "examples": ids[:EXAMPLES].tolist(),
-                       "retried": int(np.count_nonzero(rows["attempt"].to_numpy() > 1))})
-    groups.sort(key=lambda g: (-g["count"], g["status"], g["message"]))
-    return {"groups": groups[:FAILURE_GROUPS], "failed": int(bad.size),
-            "more_groups": max(0, len(groups) - FAILURE_GROUPS)}
+    for row in sizes.head(FAILURE_GROUPS).itertuples(index=False):   # examples: the 50 only
+        ids = np.sort(by.get_group((row.status, row.message))["eval_id"].to_numpy())
+        groups.append({"status": row.name, "message": row.message, "count": int(row.n),
+                       "examples": ids[:EXAMPLES].tolist(), "retried": int(row.retried)})
+    return {"groups": groups, "failed": int(bad.size),
+            "more_groups": max(0, len(sizes) - FAILURE_GROUPS)}
 
 
 # -- the worker timeline ---------------------------------------------------------------------------
