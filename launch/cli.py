@@ -577,11 +577,16 @@ def best(results, count, fmt):
               help="The campaign's config (default: where the campaign found it).")
 @click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which of the best parameter sets (0 = the best).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output directory. Default: <results>_model/ beside the results file.")
-def export_model_command(results, config, rank, out_dir):
-    """Write the best model as a standalone NEURON script (plus its .mod files)."""
-    from cellsweep.optimise.export import export_model
+@click.option("--format", "fmt", type=click.Choice(["standalone", "dendrotweaks"]),
+              default="standalone", show_default=True,
+              help="standalone: a NEURON script; dendrotweaks: a DendroTweaks model folder "
+                   "(docs/DENDROTWEAKS.md).")
+def export_model_command(results, config, rank, out_dir, fmt):
+    """Write the best model as a standalone NEURON script (plus its .mod files), or as a
+    DendroTweaks model folder."""
+    from cellsweep.optimise.export import export_dendrotweaks, export_model
     from cellsweep.sweep.results import best as find_best
 
     path = _results_path(results)
@@ -594,6 +599,15 @@ def export_model_command(results, config, rank, out_dir):
     model = campaign_model(path, config, extra=tuple(chosen["parameters"]))
     out = Path(out_dir) if out_dir else path.with_name(path.stem + "_model")
     check_output_path(out / "model.py", "--out")
+    if fmt == "dendrotweaks":
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UsageProblem(f"--out {out}: exists and is not an empty folder; expected a new "
+                               "folder for the DendroTweaks model")
+        written = export_dendrotweaks(model, chosen["parameters"], out)
+        click.echo(f"evaluation {chosen['eval_id']} (total score {chosen['total_score']:.4g}) "
+                   f"written as the DendroTweaks folder {written} (features are not part of a "
+                   "DendroTweaks folder and are not written)")
+        return
     written = export_model(model, chosen["parameters"], out)
     click.echo(f"evaluation {chosen['eval_id']} (total score {chosen['total_score']:.4g}) "
                f"exported to {written}")

@@ -57,6 +57,18 @@ def export_model(model: S.ModelSpec, params: dict, out_dir) -> Path:
     return out_dir
 
 
+def export_dendrotweaks(model: S.ModelSpec, params: dict, out_dir) -> Path:
+    """Write ``model`` with ``params`` as a DendroTweaks model folder ``out_dir``
+    (``cells.dendrotweaks_write``); ConfigError naming what DendroTweaks cannot express."""
+    from cellsweep.cells.dendrotweaks_write import write_folder
+
+    values = full_values(model, params)
+    bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+    if bad:
+        raise ValueError(f"export_dendrotweaks: parameter(s) {', '.join(bad)} are not finite")
+    return write_folder(model, values, out_dir)
+
+
 def model_data(model: S.ModelSpec, values: dict, given=()) -> dict:
     """Everything the standalone script needs, read back from a cell built and parameterised by
     cellsweep with the full parameter mapping ``values`` (plain JSON-able data); ``given`` names
