@@ -530,12 +530,16 @@ def _profile(page, data) -> str:
         fig.update_layout(title="FI curve", xaxis_title="step amplitude (nA)",
                           yaxis_title="firing rate (Hz)")
         parts.append(page.figure(fig, 360))
+    panels: dict = {}       # an experiment's curves of one unit share a panel (v and its fits)
     for c in pr["curves"]:
-        fig = go.Figure(go.Scatter(x=c["x"], y=c["y"], mode="lines", name=c["name"]))
-        fig.update_layout(title=c["name"], xaxis_title=_label(c["x_label"], {c["x_label"]:
-                                                                           c["x_units"]}),
-                          yaxis_title=c["units"])
-        parts.append(page.figure(fig, 320))
+        key = (c["name"].split(".")[0], c["units"], c["x_label"], c["x_units"])
+        panels.setdefault(key, []).append(c)
+    for (experiment, units, x_label, x_units), curves in panels.items():
+        fig = go.Figure([go.Scatter(x=c["x"], y=c["y"], mode="lines", name=c["name"])
+                         for c in curves])
+        fig.update_layout(title=", ".join(c["name"] for c in curves),
+                          xaxis_title=_label(x_label, {x_label: x_units}), yaxis_title=units)
+        parts.append(page.figure(fig, 340))
     return _section("profile", "Profile", *parts)
 
 
