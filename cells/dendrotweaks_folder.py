@@ -79,6 +79,7 @@ def convert(data: dict, source: str, base_dir) -> dict:
         raise ConfigError(found)
     out.update({k: v for k, v in data.items() if k not in ("cell",) + SET_HERE})
     _user_parameters(out, options, problems)
+    _check_freed_order(out, reader.groups_order, problems)
     problems.raise_if_any()
     try:
         model_from_dict(out, source=source, base_dir=base_dir)
@@ -202,6 +203,22 @@ def _user_parameters(out: dict, options: dict, problems: Problems) -> None:
         del out["cell"]["free"]
 
 
+def _check_freed_order(out: dict, groups_order: dict, problems: Problems) -> None:
+    """cellsweep applies a variable's parameters on segment groups in the order they are
+    declared, ``cell.fixed`` before ``cell.free``; freeing one must not change the file's order
+    (where two groups overlap, the later one wins in DendroTweaks)."""
+    declared = list(out["cell"]["fixed"]) + list(out["cell"].get("free", {}))
+    for param, wanted in groups_order.items():
+        got = [name for name in declared if name in wanted]
+        if got != wanted:
+            free = out["cell"].get("free", {})
+            moved = next((n for n in wanted if n in free), got[0])
+            problems.add(f"cell.free.{moved}",
+                         f"cellsweep would apply the groups of {param} in the order "
+                         f"{', '.join(got)} (cell.fixed before cell.free), DendroTweaks in "
+                         f"{', '.join(wanted)}; free the later groups too, or none")
+
+
 def _folder_parameter(name: str, out: dict) -> bool:
     """A distribution coefficient (``<param>.<group>.<number>``) or a protocol number."""
     dist, _, coefficient = str(name).rpartition(".")
@@ -219,6 +236,7 @@ class _Reader:
         self.source = source
         self.problems: dict = {}
         self.origins: dict = {}
+        self.groups_order: dict = {}     # param -> its parameters on segment groups, in order
 
     def problems_of(self, path) -> Problems:
         label = display_path(path)
@@ -411,6 +429,7 @@ class _Reader:
                         self.origins[f"cell.fixed.{name}.{key}"] = (label, f"{gpath}.parameters")
                     self.origins[f"cell.distributions.{name}"] = (label, gpath)
                 self.origins[f"cell.fixed.{name}"] = (label, gpath)
+            self.groups_order[param] = [name for rank, _, name in ranks if rank == 3]
             order = sorted(ranks, key=lambda r: r[0])
             if order != ranks:
                 first = next(a for a, b in zip(ranks, order) if a != b)

@@ -365,6 +365,26 @@ def test_bad_biophys_refused(dt_model, tmp_path, edit, message):
     assert all(line.count("bad.json") == 1 for line in text.splitlines()), text
 
 
+def test_freeing_must_keep_the_groups_order(dt_model):
+    """gbar_Na's groups apical_far then thin may overlap: freeing only the first would make
+    cellsweep apply it after the second (fixed before free)."""
+    config = dt_model["root"] / "freed.yaml"
+    config.write_text(yaml.safe_dump({"cell": {"dendrotweaks": "cell", "free": {
+        "gbar_Na.apical_far": {"low": 0.5, "high": 2}}}}))
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    assert str(err.value).splitlines() == [
+        f"{config}: cell.free.gbar_Na.apical_far: cellsweep would apply the groups of gbar_Na "
+        "in the order gbar_Na.thin, gbar_Na.apical_far (cell.fixed before cell.free), "
+        "DendroTweaks in gbar_Na.apical_far, gbar_Na.thin; free the later groups too, or none"]
+    config.write_text(yaml.safe_dump({"cell": {"dendrotweaks": "cell", "free": {
+        "gbar_Na.apical_far": {"low": 0.5, "high": 2}, "gbar_Na.thin": {"low": 0.5, "high": 2},
+        "gbar_Na.apical_far.slope": {"low": 0, "high": 1e-3}}}}))
+    model, _ = load_model(config)
+    assert [p.name for p in model.free_parameters] == [
+        "gbar_Na.apical_far.slope", "gbar_Na.apical_far", "gbar_Na.thin"]
+
+
 def test_bad_folder_refused(dt_model, tmp_path):
     folder = tmp_path / "other"
     shutil.copytree(dt_model["folder"], folder, ignore=shutil.ignore_patterns("x86_64"))
