@@ -626,6 +626,13 @@ class _Morphology:
                     return
         if not self._check(points):
             return
+        somas = [s for s in topology.sections if s.type == 1]
+        if len(somas) != 1 or somas[0].length_um is None \
+                or abs(somas[0].length_um - max(p.diam for p in points if p.type == 1)) > 1e-6:
+            problems.add("", f"NEURON's Import3d makes {len(somas)} soma section(s) of this "
+                             f"soma ({topology.soma}), DendroTweaks one cylinder as long as its "
+                             "diameter; write the soma's two side points right after its centre")
+            return
         self.names = self._dendrotweaks_order(points, topology)
         self.ok = bool(self.names)
 

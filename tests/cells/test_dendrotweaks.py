@@ -313,6 +313,31 @@ def test_dendrotweaks_folder_simulates_as_in_dendrotweaks(dt_model):
     assert max(diffs.values()) < TOLERANCE_MV, diffs
 
 
+def test_one_point_soma(dt_model):
+    """DendroTweaks turns a one-point soma into a three-point one (a cylinder as long as its
+    diameter), as NEURON's Import3d does; the same folder with such a file simulates alike."""
+    root, folder = dt_model["root"], dt_model["folder"]
+    lines = SWC.splitlines()
+    one_point = "\n".join([lines[0]] + [line for line in lines[3:]]) + "\n"
+    renumbered = []
+    for line in one_point.splitlines():      # ids 4.. become 2..: parents shift alike
+        i, kind, x, y, z, r, parent = line.split()
+        shift = lambda n: n if int(n) <= 1 else str(int(n) - 2)  # noqa: E731
+        renumbered.append(" ".join([shift(i), kind, x, y, z, r, shift(parent)]))
+    (folder / "morphology" / "onepoint.swc").write_text("\n".join(renumbered) + "\n")
+    config = root / "onepoint.yaml"
+    config.write_text("cell:\n  dendrotweaks: cell\n  morphology: onepoint\n"
+                      "  biophys: biophys\n  stimuli: step\n")
+    try:
+        dt = simulate_dendrotweaks(folder, root / "dt_1ps.json", morphology="onepoint")
+        cs = simulate_cellsweep(config, root / "cs_1ps.json")
+    finally:
+        (folder / "morphology" / "onepoint.swc").unlink()
+    diffs = compare(dt, cs, "step")
+    assert len(diffs) == len(dt_model["built"]["nseg"])
+    assert max(diffs.values()) < TOLERANCE_MV, diffs
+
+
 def test_coefficients_are_parameters(dt_model):
     """A distribution's number (``<param>.<group>.<number>``) can be set: the folder with that
     number changed simulates as cellsweep does with the parameter."""
