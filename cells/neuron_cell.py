@@ -247,14 +247,24 @@ class NeuronCell:
         where = self.model.cell.range_variables == "where_inserted" and p.kind == "range"
         if p.kind == "section" or (not p.distribution and self._whole_sections(p.region)):
             secs = self.regions[p.region]
-            return ([sec for sec in secs if hasattr(sec(0.5), p.variable)] if where
-                    else secs), None
+            if not where:
+                return secs, None
+            key = ("where", p.region, p.variable)
+            if key not in self._distances_cache:
+                self._distances_cache[key] = [sec for sec in secs
+                                              if hasattr(sec(0.5), p.variable)]
+            return self._distances_cache[key], None
         dist = self.model.cell.distribution(p.distribution) if p.distribution else None
-        segs, d = self._segments(p.region, dist.distance if dist else "path")
-        if where:    # DendroTweaks' rule: set where the mechanism is
+        kind = dist.distance if dist else "path"
+        if not where:
+            return None, self._segments(p.region, kind)
+        key = ("where", p.region, kind, p.variable)    # DendroTweaks' rule: where it exists
+        if key not in self._distances_cache:
+            segs, d = self._segments(p.region, kind)
             keep = np.array([hasattr(seg, p.variable) for seg in segs], dtype=bool)
-            segs, d = [seg for seg, k in zip(segs, keep) if k], d[keep] if len(segs) else d
-        return None, (segs, d)
+            self._distances_cache[key] = ([seg for seg, k in zip(segs, keep) if k],
+                                          d[keep] if len(segs) else d)
+        return None, self._distances_cache[key]
 
     def _whole_sections(self, region_name: str) -> bool:
         """A built-in region, or a segment group of whole built-in regions (no selector)."""

@@ -226,6 +226,8 @@ from cellsweep.cells.evaluate import evaluate
 from cellsweep.cells.loader import load_model
 params = json.loads(sys.argv[3])
 model, _ = load_model(sys.argv[1], extra_parameters=tuple(params))
+if sys.argv[4:] == ["after-defaults"]:       # the cell re-parameterised, not fresh
+    assert evaluate(model, {}).status == "ok"
 result = evaluate(model, params, traces=True)
 assert result.traces, result
 json.dump({p: {r: [list(map(float, t)), list(map(float, v))] for r, (t, v) in recs.items()}
@@ -265,8 +267,8 @@ def simulate_dendrotweaks(folder: Path, out: Path, morphology="cell", biophys="b
     return json.loads(out.read_text())
 
 
-def simulate_cellsweep(config: Path, out: Path, params=None) -> dict:
-    run_python(SIMULATE_CS, config, out, json.dumps(params or {}))
+def simulate_cellsweep(config: Path, out: Path, params=None, *flags) -> dict:
+    run_python(SIMULATE_CS, config, out, json.dumps(params or {}), *flags)
     return json.loads(out.read_text())
 
 
@@ -340,7 +342,8 @@ def test_one_point_soma(dt_model):
 
 def test_coefficients_are_parameters(dt_model):
     """A distribution's number (``<param>.<group>.<number>``) can be set: the folder with that
-    number changed simulates as cellsweep does with the parameter."""
+    number changed simulates as cellsweep does with the parameter (on a cell that was first
+    evaluated with the defaults, as a campaign's worker re-parameterises it)."""
     root = dt_model["root"]
     changed = root / "changed"
     shutil.copytree(dt_model["folder"], changed, ignore=shutil.ignore_patterns("x86_64"))
@@ -354,7 +357,8 @@ def test_coefficients_are_parameters(dt_model):
     (changed / "stimuli" / "step" / "config.json").write_text(json.dumps(stim))
     dt = simulate_dendrotweaks(changed, root / "dt_changed.json")
     cs = simulate_cellsweep(dt_model["config"], root / "cs_changed.json",
-                            {"gbar_Na.apical_far.slope": 3e-4, "gbar_Na.somatic": 0.08})
+                            {"gbar_Na.apical_far.slope": 3e-4, "gbar_Na.somatic": 0.08},
+                            "after-defaults")
     diffs = compare(dt, cs, "step")
     assert max(diffs.values()) < TOLERANCE_MV, diffs
     assert max(compare(dt_model["dt"], cs, "step").values()) > 1e-3   # it did change
