@@ -53,6 +53,37 @@ FREQUENCY_HZ = 100.0            # DendroTweaks' set_segmentation(f=100)
 DEFAULT_MECHANISMS = ("Leak", "CaDyn")   # loaded by DendroTweaks from ../Default
 
 
+def config_text(folder, config_path, morphology=None, biophys=None, stimuli=None) -> str:
+    """A cellsweep config reading ``folder`` (written at ``config_path``: the folder's path is
+    relative to it), with the folder's parameters, protocols and recordings listed in comments;
+    ConfigError when cellsweep cannot read the folder."""
+    import os
+
+    import yaml
+
+    config_path = Path(config_path)
+    cell = {"dendrotweaks": os.path.relpath(Path(folder).resolve(),
+                                            config_path.parent.resolve())}
+    for key, value in (("morphology", morphology), ("biophys", biophys), ("stimuli", stimuli)):
+        if value:
+            cell[key] = value
+    folder = Path(folder).resolve()            # checked from the folder's parent: the config's
+    check = {**cell, "dendrotweaks": folder.name}   # own folder may not exist yet
+    out = convert({"cell": check}, source=display_path(config_path), base_dir=folder.parent)
+    lines = ["# A DendroTweaks model folder read as a cellsweep model (docs/DENDROTWEAKS.md).",
+             "# Add features, a sweep or optimise section, and cell.free bounds for the",
+             "# parameters to vary.", yaml.safe_dump({"cell": cell}, sort_keys=False).rstrip(),
+             "", "# Parameters (name: value in the folder):"]
+    for name, value in out["cell"]["fixed"].items():
+        value = value["value"] if isinstance(value, dict) else value
+        lines.append(f"#   {name}: {value!r}")
+    for name, protocol in out["protocols"].items():
+        lines.append(f"# Protocol {name} ({protocol['tstop_ms']:g} ms): stimuli "
+                     f"{', '.join(protocol['stimuli']) or 'none'}; recordings "
+                     f"{', '.join(protocol['recordings'])}")
+    return "\n".join(lines) + "\n"
+
+
 def is_dendrotweaks(data) -> bool:
     return isinstance(data, dict) and isinstance(data.get("cell"), dict) \
         and "dendrotweaks" in data["cell"]

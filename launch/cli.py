@@ -613,6 +613,26 @@ def export_model_command(results, config, rank, out_dir, fmt):
                f"exported to {written}")
 
 
+@main.command("import-dendrotweaks")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The config to write (YAML); the folder's path in it is relative to it.")
+@click.option("--morphology", default=None, help="morphology/<NAME>.swc (default: the only one).")
+@click.option("--biophys", default=None, help="biophys/<NAME>.json (default: the only one).")
+@click.option("--stimuli", multiple=True, help="stimuli/<NAME>/ (repeat; default: the only one).")
+def import_dendrotweaks(folder, output, morphology, biophys, stimuli):
+    """Write a cellsweep config that reads a DendroTweaks model folder (docs/DENDROTWEAKS.md)."""
+    from cellsweep.cells.dendrotweaks_folder import config_text
+    from cellsweep.launch.targets_command import write_atomically
+
+    out = check_output_path(Path(output), "--output")
+    if out.exists():
+        raise UsageProblem(f"--output {out}: exists; choose another name (it is not overwritten)")
+    names = list(stimuli) if len(stimuli) > 1 else (stimuli[0] if stimuli else None)
+    write_atomically(out, config_text(folder, out, morphology, biophys, names))
+    click.echo(f"wrote {out}")
+
+
 from cellsweep.launch.targets_command import targets as _targets_command  # noqa: E402
 
 main.add_command(_targets_command)

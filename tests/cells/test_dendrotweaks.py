@@ -394,6 +394,26 @@ def test_bad_biophys_refused(dt_model, tmp_path, edit, message):
     assert all(line.count("bad.json") == 1 for line in text.splitlines()), text
 
 
+def test_import_command_writes_a_config(dt_model):
+    from click.testing import CliRunner
+
+    from cellsweep.launch.cli import main
+
+    root = dt_model["root"]
+    out = root / "configs" / "imported.yaml"
+    run = CliRunner().invoke(main, ["import-dendrotweaks", str(dt_model["folder"]), "-o",
+                                    str(out), "--stimuli", "step"])
+    assert run.exit_code == 0, run.output
+    text = out.read_text()
+    assert "dendrotweaks: ../cell" in text and "#   gbar_Na.apical_far.slope: 0.0001" in text
+    model, _ = load_model(out)
+    reference, _ = load_model(dt_model["config"])
+    assert model.parameters == reference.parameters
+    again = CliRunner().invoke(main, ["import-dendrotweaks", str(dt_model["folder"]), "-o",
+                                      str(out)])
+    assert again.exit_code == 2 and "exists; choose another name" in again.output
+
+
 def test_freeing_must_keep_the_groups_order(dt_model):
     """gbar_Na's groups apical_far then thin may overlap: freeing only the first would make
     cellsweep apply it after the second (fixed before free)."""
