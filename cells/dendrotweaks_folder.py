@@ -40,7 +40,7 @@ from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import schema
 from cellsweep.cells.config import HOC_RESERVED, display_path, model_from_dict
 from cellsweep.cells.errors import ConfigError, MorphologyError, Problem
-from cellsweep.cells.schema import Problems, Section, did_you_mean, quote, type_name
+from cellsweep.cells.schema import Problems, Section, did_you_mean, join_path, quote, type_name
 
 CELL_KEYS = ("dendrotweaks", "morphology", "biophys", "stimuli", "name", "fixed", "free")
 SET_HERE = ("protocols", "simulation")
@@ -399,7 +399,7 @@ class _Reader:
                         region["up_to"] = hi
                 regions[name] = region
                 out[name] = name
-                self.origins[f"cell.regions.{name}"] = (problems.source, f"groups[{i}]")
+                self.origins[join_path("cell.regions", name)] = (problems.source, f"groups[{i}]")
         if regions:
             cell["regions"] = regions
         return out
@@ -457,9 +457,9 @@ class _Reader:
                     fixed[name] = {"value": 1.0, "distribution": name}
                     for key, value in coefficients.items():
                         fixed[f"{name}.{key}"] = value
-                        self.origins[f"cell.fixed.{name}.{key}"] = (label, f"{gpath}.parameters")
-                    self.origins[f"cell.distributions.{name}"] = (label, gpath)
-                self.origins[f"cell.fixed.{name}"] = (label, gpath)
+                        self.origins[join_path("cell.fixed", f"{name}.{key}")] = (label, f"{gpath}.parameters")
+                    self.origins[join_path("cell.distributions", name)] = (label, gpath)
+                self.origins[join_path("cell.fixed", name)] = (label, gpath)
             self.groups_order[param] = [name for rank, _, name in ranks if rank == 3]
             order = sorted(ranks, key=lambda r: r[0])
             if order != ranks:
@@ -538,7 +538,7 @@ class _Reader:
             if not protocol["recordings"]:
                 problems.add("", "no recordings (recordings.csv); cellsweep needs at least one")
             protocols[name] = protocol
-            self.origins[f"protocols.{name}"] = (label, "")
+            self.origins[join_path("protocols", name)] = (label, "")
         if len(d_lambdas) > 1:
             self.problems_of(self.options["folder"] / "stimuli").add(
                 "", f"the stimuli folders set different d_lambda ({sorted(d_lambdas)}); cellsweep "

@@ -377,7 +377,10 @@ def test_coefficients_are_parameters(dt_model):
      "params.cm.all: cm with a linear"),
     (lambda b: b["params"]["gbar_Kv"]["apical"]["parameters"].__setitem__("slope", 1),
      "params.gbar_Kv.apical.parameters.slope"),
-])
+    (lambda b: b["params"].__setitem__(
+        "gbar_Foo", {"all": {"function": "constant", "parameters": {"value": 1}}}),
+     "bad.json: params.gbar_Foo.all: unknown variable 'gbar_Foo'"),    # found by cellsweep's
+])                                                                  # reader, pointed back
 def test_bad_biophys_refused(dt_model, tmp_path, edit, message):
     bio = json.loads((dt_model["folder"] / "biophys" / "biophys.json").read_text())
     edit(bio)
