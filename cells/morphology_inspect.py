@@ -192,10 +192,29 @@ class _Tree:
         for p in points:
             self.by_id.setdefault(p.id, p)
         self.children: dict[int, list[FilePoint]] = defaultdict(list)
-        for p in points:
-            if p.parent in self.by_id and not p.contour:
+        neurite = [p for p in points if not p.contour]
+        for p in neurite:
+            if self.parent(p) is not None:
                 self.children[p.parent].append(p)
-        self.neurite = [p for p in points if not p.contour]
+        self.roots = [p for p in neurite if self.parent(p) is None]
+        order, stack, reached = [], list(reversed(self.roots)), set()
+        while stack:                      # depth first from the roots
+            p = stack.pop()
+            if p.id in reached:           # a duplicate id (then the tree is not analysed)
+                continue
+            reached.add(p.id)
+            order.append(p)
+            stack.extend(reversed(self.children[p.id]))
+        # points whose parents form a loop (the checker refuses them) are left out of the tree
+        self.looped = [p for p in neurite if p.id not in reached]
+        for p in self.looped:
+            self.children.pop(p.id, None)
+        self.neurite = [p for p in neurite if p.id in reached]
+        self.below: dict[int, tuple[int, float]] = {}   # id -> (points, length) beneath it
+        for p in reversed(order):
+            kids = [c for c in self.children[p.id] if c.id in self.below]
+            self.below[p.id] = (sum(1 + self.below[c.id][0] for c in kids),
+                                sum(self.step(c) + self.below[c.id][1] for c in kids))
         steps = [self.step(p) for p in self.neurite if self.parent(p) is not None
                  and self.parent(p).type != 1]
         nonzero = [s for s in steps if s > 0]
@@ -232,12 +251,7 @@ class _Tree:
                 for axis in "xyz"}
 
     def subtree_length(self, p: FilePoint) -> float:
-        total, stack = 0.0, list(self.children[p.id])
-        while stack:
-            c = stack.pop()
-            total += self.step(c)
-            stack.extend(self.children[c.id])
-        return total
+        return self.below[p.id][1]
 
     def findings(self) -> list[Finding]:
         return (self._pieces() + self._multifurcations() + self._jumps() + self._backlash()
@@ -247,20 +261,22 @@ class _Tree:
         """SWC only: an ASC file's trees are separate by design, Import3d wires each to a soma."""
         if not self.swc:
             return []
-        roots = [p for p in self.neurite if self.parent(p) is None]
+        roots = self.roots
         out = []
         for root in roots[1:]:
-            size, length, stack = 1, 0.0, list(self.children[root.id])
-            while stack:
-                c = stack.pop()
-                size, length = size + 1, length + self.step(c)
-                stack.extend(self.children[c.id])
+            size, length = 1 + self.below[root.id][0], self.below[root.id][1]
             why = ("it is a second root (parent -1)" if root.parent == -1 else
+                   "it is its own parent" if root.parent == root.id else
                    f"its parent id {root.parent} is no point of the file")
             out.append(Finding("error", "disconnected", (
                 f"a piece of {size} points ({length:.4g} um, type {root.type}) starting at "
                 f"point {root.id} is not connected to the tree of point {roots[0].id}: {why}"),
                 **self.where(root)))
+        if self.looped:
+            out.append(Finding("error", "disconnected", (
+                f"{len(self.looped)} points reach no root: their parents form a loop "
+                f"(points {_ids([p.id for p in self.looped])})"),
+                **self.where(*self.looped[:MAX_PER_CODE])))
         return out
 
     def _multifurcations(self) -> list[Finding]:

@@ -16,6 +16,8 @@ import pytest
 from cellsweep.cells.morphology_inspect import inspect_morphology, unreadable
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.timeout(120)   # a hang (a loop in a broken tree) fails at once
+
 EXAMPLE_SWC = REPO / "configs" / "example" / "example_pyramid.swc"
 PYRAMID_ASC = REPO / "tests" / "data" / "morphologies" / "pyramid.asc"
 TREE_CODES = {"constant-diameter", "implausible-diameter", "jump", "z-backlash", "bottleneck",
@@ -217,6 +219,19 @@ def test_orphan_is_a_disconnected_piece(tmp_path):
     assert found.points == (first,)
     assert f"its parent id {first - 1} is no point of the file" in found.message
     assert "check-parent" in report.codes() and report.refused
+
+
+def test_points_whose_parents_loop_are_a_disconnected_piece(tmp_path):
+    rows = clean_cell()
+    n = len(rows)
+    rows += [[n + 1, 3, 50, 50, 0, 1.0, n + 3], [n + 2, 3, 55, 50, 0, 0.1, n + 1],
+             [n + 3, 3, 60, 50, 0, 1.0, n + 2], [n + 4, 3, 65, 50, 0, 1.0, n + 4]]
+    report = inspect_morphology(write_swc(tmp_path / "loop.swc", rows))
+    own, loop = findings(report, "disconnected")
+    assert own.points == (n + 4,) and own.message.endswith("it is its own parent")
+    assert loop.points == (n + 1, n + 2, n + 3)
+    assert loop.message.startswith("3 points reach no root: their parents form a loop")
+    assert "bottleneck" not in report.codes() and report.refused
 
 
 def test_nonstandard_type(tmp_path):
