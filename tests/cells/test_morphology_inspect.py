@@ -434,10 +434,9 @@ def test_sections_lengths_and_areas_are_what_neuron_builds(tmp_path, bluepyopt_l
             kind = KIND_OF.get(t.code, f"dend_{t.code}")
             if t.length_um is not None:     # NEURON keeps 3-D points as float32
                 assert t.length_um == pytest.approx(neuron["length"][kind], rel=1e-5), (path, t)
-            # a contour soma: Import3d's centroid re-done in numpy, to 0.1 %
-            tolerance = 1e-3 if t.length_um is None else 1e-5
-            assert t.area_um2 == pytest.approx(neuron["area"][kind], rel=tolerance), (path, t)
-        assert report.soma.area_um2 == pytest.approx(neuron["area"]["soma"], rel=1e-3)
+            # a contour soma too: Import3d's contour2centroid re-done in numpy
+            assert t.area_um2 == pytest.approx(neuron["area"][kind], rel=1e-5), (path, t)
+        assert report.soma.area_um2 == pytest.approx(neuron["area"]["soma"], rel=1e-5)
 
 
 ASC_CELL = """\
