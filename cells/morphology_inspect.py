@@ -437,7 +437,7 @@ def _type_stats(tree: _Tree, topology) -> list[TypeStats]:
     for p in tree.points:
         by_type[p.type].append(p)
     length, area, sections = defaultdict(float), defaultdict(float), defaultdict(int)
-    contour = set()
+    contour = set()      # types whose length is not the points' (a contour soma, ...)
     if topology is not None:
         for s in topology.sections:
             sections[s.type] += 1
@@ -449,6 +449,8 @@ def _type_stats(tree: _Tree, topology) -> list[TypeStats]:
                 length[s.type] += _length(s.points)
                 area[s.type] += _area(s.points)
     else:
+        contour.add(1)   # the soma's shape is Import3d's convention: not known here
+        area[1] = math.nan
         for p in tree.neurite:
             q = tree.parent(p)
             if q is not None:
@@ -564,7 +566,9 @@ def format_table(report: Inspection) -> str:
                      + f"; area {area}")
         ext = report.extent_um
         lines.append(f"extent (um): x {ext['x']:.4g}, y {ext['y']:.4g}, z {ext['z']:.4g}")
-        lines.append(f"lengths and areas: of the {'sections Import3d builds' if report.geometry_from == 'import3d' else 'file points (parent to point)'}")
+        lines.append("lengths and areas: " + (
+            "of the sections Import3d builds" if report.geometry_from == "import3d" else
+            "of the file's steps, parent to point (the soma's are Import3d's: not computed)"))
         lines.append("")
         rows = [("type", "points", "sections", "length um", "area um2", "diam min", "median",
                  "max", "distinct")]
