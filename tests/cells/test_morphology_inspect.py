@@ -207,6 +207,12 @@ def test_second_root_is_a_disconnected_piece(tmp_path):
     assert "second root" in found.message
     assert "check-roots" in report.codes() and report.refused
     assert report.import3d_sections is None and report.geometry_from == "file"
+    soma, axon = report.types[:2]
+    assert soma.area_um2 is None and soma.length_um is None   # Import3d's convention: unknown
+    # the axon's steps, its first from the soma's centre included
+    xyz = {r[0]: tuple(float(f"{v:.4f}") for v in r[2:5]) for r in rows}
+    steps = [math.dist(xyz[r[0]], xyz[r[6]]) for r in rows if r[1] == 2]
+    assert axon.length_um == pytest.approx(sum(steps), rel=1e-12)
 
 
 def test_orphan_is_a_disconnected_piece(tmp_path):
