@@ -138,6 +138,7 @@ def plot_morphology(path, report, out: Path) -> Path:
                  f"{sum(f.level == 'warning' for f in report.findings)} warnings")
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         fig.savefig(temporary, dpi=100, format="png")

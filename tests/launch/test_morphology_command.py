@@ -21,7 +21,7 @@ def cellsweep(*args, cwd=None):
 
 
 def test_a_config_prints_its_cells_table_and_writes_the_plot(tmp_path):
-    out = tmp_path / "cell.png"
+    out = tmp_path / "plots" / "cell.png"     # its folder is made
     proc = cellsweep(EXAMPLE_CONFIG, "--plot", out)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -31,7 +31,7 @@ def test_a_config_prints_its_cells_table_and_writes_the_plot(tmp_path):
     assert proc.stdout.strip().endswith(f"cellsweep run accepts this file\nplot written to {out}")
     assert inspect_morphology(EXAMPLE_SWC).table() in proc.stdout
     assert not_blank(out.read_bytes())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.png"]   # no temporary left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["cell.png"]   # no temporary left
 
 
 def test_json_has_the_same_findings_and_a_refused_file_exits_1(tmp_path):
