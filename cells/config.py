@@ -36,7 +36,7 @@ DISTRIBUTION_KEYS = {
     "expression": {},
     **{kind: dict(DT.DEFAULTS[kind[len(DT.PREFIX):]]) for kind in DT.KINDS},
 }
-SELECT_BY = ("distance", "diam", "section_diam")
+SELECT_BY = ("distance", "domain_distance", "diam", "section_diam")
 RANGE_POLICIES = ("everywhere", "where_inserted")
 
 
@@ -227,7 +227,8 @@ def _read_group(name: str, r: Section) -> S.Region:
     above = r.number("above", -math.inf) if r.has("above") else -math.inf
     up_to = r.number("up_to", math.inf) if r.has("up_to") else math.inf
     if (r.has("above") or r.has("up_to")) and not select_by:
-        r.error("select_by", "above/up_to need select_by (distance, diam or section_diam)")
+        r.error("select_by", "above/up_to need select_by (distance, domain_distance, diam or "
+                             "section_diam)")
     if above is not None and up_to is not None and not above < up_to:
         r.error("up_to", f"expected up_to > above ({above:g}), found {up_to:g}")
     for key in ("min_distance_um", "max_distance_um"):

@@ -47,7 +47,7 @@ SET_HERE = ("protocols", "simulation")
 TYPE_DOMAIN = {1: "soma", 2: "axon", 3: "dend", 4: "apic"}
 DOMAIN_REGION = {"soma": "somatic", "axon": "axonal", "dend": "basal", "apic": "apical"}
 BUILT_IN_GROUPS = {"somatic": "soma", "axonal": "axon", "apical": "apic"}
-SELECT_BY = {"distance": "distance", "diam": "diam", "section_diam": "section_diam"}
+SELECT_BY = ("distance", "domain_distance", "diam", "section_diam")
 SECTION_PARAMS = ("cm", "Ra")
 FREQUENCY_HZ = 100.0            # DendroTweaks' set_segmentation(f=100)
 DEFAULT_MECHANISMS = ("Leak", "CaDyn")   # loaded by DendroTweaks from ../Default
@@ -392,7 +392,7 @@ class _Reader:
             else:
                 region = {"within": [DOMAIN_REGION[d] for d in kept]}
                 if not plain:
-                    region["select_by"] = SELECT_BY[select_by]
+                    region["select_by"] = select_by
                     if lo is not None:
                         region["above"] = lo
                     if hi is not None:

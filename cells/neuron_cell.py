@@ -174,7 +174,23 @@ class NeuronCell:
         """What a segment group's ``select_by`` compares (DendroTweaks' SegmentGroup)."""
         if select_by == "distance":
             return self.distance(seg)
+        if select_by == "domain_distance":
+            return self.h.distance(self._domain_root(seg.sec)(0.0), seg) \
+                if seg.sec not in self.base["somatic"] else self.distance(seg)
         return seg.diam if select_by == "diam" else seg.sec.diam
+
+    def _domain_root(self, sec):
+        """The first section on the way to the soma whose parent is of another type (SWC type:
+        DendroTweaks' domain), from whose 0 end DendroTweaks' ``domain_distance`` is measured."""
+        kinds = getattr(self, "_kinds", None)
+        if kinds is None:
+            kinds = self._kinds = {s: name for name in ("somatic", "axonal", "basal", "apical")
+                                   for s in self.base[name]}
+        while True:
+            parent = sec.parentseg()
+            if parent is None or kinds.get(parent.sec) != kinds.get(sec):
+                return sec
+            sec = parent.sec
 
     def _euclidean(self, seg) -> float:
         def xyz(sec, x):

@@ -31,7 +31,7 @@ class Region:
     # a segment group (DendroTweaks' kind): the segments of several built-in regions, or those
     # whose path distance / diameter / section diameter lies in (above, up_to]
     within_any: tuple = ()       # ("basal", "apical"): their union, instead of ``within``
-    select_by: str = ""          # "" | distance | diam | section_diam
+    select_by: str = ""          # "" | distance | domain_distance | diam | section_diam
     above: float = float("-inf")
     up_to: float = float("inf")
 

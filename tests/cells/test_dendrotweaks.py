@@ -171,6 +171,7 @@ for domain in ("soma", "dend", "apic", "axon"):
 m.add_group("apical_far", ["apic"], select_by="distance", min_value=100, max_value=230)
 m.add_group("thin", ["dend", "apic"], select_by="diam", max_value=0.8)
 m.add_group("dend_near", ["dend"], select_by="distance", max_value=60)
+m.add_group("apical_base", ["apic"], select_by="domain_distance", max_value=50)
 m.set_param("cm", "all", "constant", value=1.0)
 m.set_param("cm", "dendritic", "constant", value=2.0)
 m.set_param("Ra", "all", "constant", value=120)
@@ -189,6 +190,7 @@ m.set_param("gbar_Kv", "apical", "exponential", vertical_shift=0.01, scale_facto
 m.set_param("gbar_Kv", "dendritic", "sinusoidal", amplitude=0.03, frequency=0.005, phase=0.2)
 m.set_param("gbar_Kv", "dend_near", "sigmoid", vertical_shift=0.005, scale_factor=0.03,
             growth_rate=0.1, horizontal_shift=30)
+m.set_param("gbar_Kv", "apical_base", "constant", value=0.05)
 m.set_param("ena", "all", "constant", value=50)
 m.set_param("ek", "all", "constant", value=-77)
 secs = m.sec_tree.sections
@@ -367,8 +369,8 @@ def test_coefficients_are_parameters(dt_model):
 @pytest.mark.parametrize("edit, message", [
     (lambda b: b["params"]["gbar_Na"].__setitem__("thin", "inherit"),
      "params.gbar_Na.thin: distribution 'inherit'"),
-    (lambda b: b["groups"][-1].__setitem__("select_by", "domain_distance"),
-     "select_by: selector 'domain_distance' is not supported"),
+    (lambda b: b["groups"][-1].__setitem__("select_by", "section_length"),
+     "select_by: selector 'section_length' is not supported"),
     (lambda b: b["params"]["gbar_Na"].__setitem__(
         "all", b["params"]["gbar_Na"].pop("all")),
      "params.gbar_Na: group 'somatic' comes before a broader group"),
