@@ -536,7 +536,7 @@ class _Reader:
             if synapses.is_file() and len(_csv_rows(synapses, self.problems_of(synapses))) > 0:
                 self.problems_of(synapses).add("", "synapses are not supported by cellsweep yet")
             if not protocol["recordings"]:
-                problems.add("", "no recordings (recordings.csv); cellsweep needs at least one")
+                del protocol["recordings"]     # cellsweep's default: the soma, named soma
             protocols[name] = protocol
             self.origins[join_path("protocols", name)] = (label, "")
         if len(d_lambdas) > 1:
