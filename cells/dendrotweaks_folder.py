@@ -342,7 +342,11 @@ class _Reader:
                 continue                   # DendroTweaks drops a domain without sections
             for j, mech in enumerate(mechs):
                 if not (mod_dir / f"{mech}.mod").is_file():
-                    extra = (" (DendroTweaks' own default, kept in ../Default; copy its .mod "
+                    default = self.options["folder"].parent / "Default" / f"{mech}.mod"
+                    extra = (f" (DendroTweaks' own default: copy {display_path(default)} into "
+                             "biophys/mod; cellsweep reads mechanisms from there only)"
+                             if default.is_file() else
+                             " (DendroTweaks' own default, kept in ../Default; copy its .mod "
                              "file into biophys/mod)" if mech in DEFAULT_MECHANISMS else "")
                     problems.add(f"domains.{domain}[{j}]", f"mechanism {quote(mech)}: "
                                  f"{display_path(mod_dir / (mech + '.mod'))} not found{extra}")
