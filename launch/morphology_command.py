@@ -87,6 +87,18 @@ def morphology(target, plot_path, as_json):
         sys.exit(REFUSED_EXIT)
 
 
+def plot_marks(report, points) -> dict[str, list]:
+    """The points marked on the plot, per finding code of MARKS: every point a finding names
+    (a bottleneck: its thin point, not the parent named beside it)."""
+    by_id = {p.id: p for p in points}
+    marks = {code: [] for code in MARKS}
+    for f in report.findings:
+        if f.code in marks:
+            ids = f.points[-1:] if f.code == "bottleneck" else f.points
+            marks[f.code] += [by_id[i] for i in ids if i in by_id]
+    return marks
+
+
 def plot_morphology(path, report, out: Path) -> Path:
     """The file's points in three projections, segments coloured by type, findings marked;
     written to a temporary name and renamed, so ``out`` is never half-written."""
@@ -115,9 +127,8 @@ def plot_morphology(path, report, out: Path) -> Path:
         somas = [p for p in points if p.type == 1]
         ax.scatter([getattr(p, h) for p in somas], [getattr(p, v) for p in somas], s=12,
                    color=_colour(1), zorder=3)
-        for code, (marker, colour, _) in MARKS.items():
-            marked = [by_id[i] for f in report.findings if f.code == code for i in f.points
-                      if i in by_id]
+        for code, marked in plot_marks(report, points).items():
+            marker, colour, _ = MARKS[code]
             if marked:
                 style = {"facecolors": "none", "edgecolors": colour} if marker in "oDs^" \
                     else {"color": colour}
@@ -130,8 +141,7 @@ def plot_morphology(path, report, out: Path) -> Path:
         ax.set_title(f"{h}{v}")
     handles = [Line2D([], [], color=_colour(t), label=_type_label(t)) for t in types]
     handles += [Line2D([], [], ls="", marker=m, color=c, label=label, markerfacecolor="none")
-                for code, (m, c, label) in MARKS.items()
-                if any(f.code == code and f.points for f in report.findings)]
+                for code, (m, c, label) in MARKS.items() if plot_marks(report, points)[code]]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), fontsize=8)
     fig.suptitle(f"{Path(path).name}: {report.points} points, "
                  f"{sum(f.level == 'error' for f in report.findings)} errors, "

@@ -5,7 +5,9 @@ with one line for what cannot be inspected."""
 import json
 import subprocess
 
+from cellsweep.cells.morphology_check import file_points
 from cellsweep.cells.morphology_inspect import inspect_morphology
+from cellsweep.launch.morphology_command import plot_marks
 from tests.browser import not_blank
 from tests.conftest import REPO
 from tests.helpers import cellsweep_command, env
@@ -73,3 +75,19 @@ def test_what_cannot_be_inspected_is_one_line_and_exit_2(tmp_path):
     assert bad_plot.returncode == 2 and bad_plot.stdout == ""
     assert bad_plot.stderr.splitlines() == [
         f"error: --plot {tmp_path / 'cell.svg'}: expected a .png file name"]
+
+
+def test_the_plot_marks_the_points_of_the_findings(shared_data):
+    path = shared_data / "morphologies" / "C031097B-I4.CNG.swc"
+    report = inspect_morphology(path)
+    points = file_points(path)
+    marks = plot_marks(report, points)
+    by_code = {code: [f for f in report.findings if f.code == code] for code in marks}
+    # a bottleneck: its thin point only; a z backlash: both ends; a jump: every point of it
+    assert [p.id for p in marks["bottleneck"]] == [f.points[-1] for f in by_code["bottleneck"]
+                                                   if f.points]
+    assert [p.id for p in marks["z-backlash"]] == [i for f in by_code["z-backlash"]
+                                                   for i in f.points]
+    assert len(marks["z-backlash"]) == 2 * len(by_code["z-backlash"]) > 0
+    assert len(marks["bottleneck"]) == len(by_code["bottleneck"]) > 0
+    assert {p.id for p in marks["jump"]} == {i for f in by_code["jump"] for i in f.points}
