@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from cellsweep.launch.files import save_figure
+
 
 def report(output) -> str:
     """The table, and the plot beside the results file (unless CELLSWEEP_NO_PLOTS=1)."""
@@ -57,8 +59,7 @@ def plot_convergence(table: dict, spec, path: Path) -> Path:
     twin.plot(levels, [r["nseg"] for r in rows], "s--", color="C0")
     twin.set_ylabel("segments in the cell", color="C0")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 

@@ -9,11 +9,12 @@ problem.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
+
+from cellsweep.launch.files import save_figure
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 REFUSED_EXIT = 1
@@ -147,15 +148,7 @@ def plot_morphology(path, report, out: Path) -> Path:
                  f"{sum(f.level == 'error' for f in report.findings)} errors, "
                  f"{sum(f.level == 'warning' for f in report.findings)} warnings")
     fig.tight_layout(rect=(0, 0.07, 1, 0.95))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(temporary, dpi=100, format="png")
-        os.replace(temporary, out)
-    finally:
-        plt.close(fig)
-        temporary.unlink(missing_ok=True)
+    save_figure(fig, out, dpi=100)
     return out
 
 

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from cellsweep.cells.mechanisms import BUILTIN_UNITS
+from cellsweep.launch.files import save_figure
 from cellsweep.sweep.store import ResultsFile
 
 def variable_label(variable: str) -> str:
@@ -82,8 +83,7 @@ def plot_traces(model, result, path: Path) -> Path:
     fig.suptitle(f"{model.cell.name}: status {result.status}, total score "
                  f"{result.total_score:.2f}" + (f"\n{params}" if params else ""), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -177,8 +177,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
         name = "scatter_matrix.png"
     fig.suptitle(f"{Path(results_path).name}: {len(ok)} ok, {len(bad)} failed", fontsize=9)
     fig.tight_layout()
-    fig.savefig(out_dir / name, dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / name)
     written.append(out_dir / name)
     if points:
         stored = f.traces(points)
@@ -194,8 +193,7 @@ def plot_campaign(results_path, out_dir, points=None, model=None) -> list[Path]:
                 ax.legend(fontsize=6, frameon=False)
             axes[-1, 0].set_xlabel("time (ms)")
             fig.tight_layout()
-            fig.savefig(out_dir / "traces.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, out_dir / "traces.png")
             written.append(out_dir / "traces.png")
     return written + plot_families(f, out_dir)
 
@@ -233,8 +231,7 @@ def plot_optimisation(results, out_dir, model=None) -> list[Path]:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(out_dir / "convergence.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out_dir / "convergence.png")
     written.append(out_dir / "convergence.png")
 
     if len(features) == 2:
@@ -250,8 +247,7 @@ def plot_optimisation(results, out_dir, model=None) -> list[Path]:
         ax.set_ylabel(features[1], fontsize=7)
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        fig.savefig(out_dir / "pareto_front.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_dir / "pareto_front.png")
         written.append(out_dir / "pareto_front.png")
 
     if hof is not None and len(hof):
@@ -269,8 +265,7 @@ def plot_optimisation(results, out_dir, model=None) -> list[Path]:
             ax.tick_params(labelsize=6)
         fig.suptitle("hall of fame (red) among all evaluations", fontsize=8)
         fig.tight_layout()
-        fig.savefig(out_dir / "hall_of_fame.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out_dir / "hall_of_fame.png")
         written.append(out_dir / "hall_of_fame.png")
 
     if model is not None and len(ok):
@@ -298,8 +293,7 @@ def _annotate_targets(model, result, path) -> None:
     ax.imshow(image)
     ax.axis("off")
     fig.text(0.02, 0.01, "\n".join(lines), fontsize=7, family="monospace", va="bottom")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # -- profiles -------------------------------------------------------------------------------------
@@ -571,14 +565,12 @@ def _draw_dendrite(plt, curves):
 
 
 def _save(figures: dict, out_dir, prefix: str) -> list[Path]:
-    plt = _pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fig in figures.items():
         path = out_dir / f"{prefix}{name}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path)
         written.append(path)
     return written
 

@@ -10,7 +10,6 @@ the files it names where the campaign found them); without them the page says so
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -48,7 +47,7 @@ def report(results, output, points):
 
     data = gather(path, points=points)
     targets = campaign_targets(path, data) if data["optimisation"] is not None else {}
-    write_atomically(out, render(data, targets))
+    write_page(out, render(data, targets))
     click.echo(str(out))
 
 
@@ -66,19 +65,15 @@ def check_report_output(results: Path, out: Path) -> Path:
     return check_output_path(out, "--output")
 
 
-def write_atomically(out: Path, text: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+def write_page(out: Path, text: str) -> None:
+    from cellsweep.launch.files import write_atomically
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_atomically(out, text)
     except OSError as exc:
         from cellsweep.launch.cli import UsageProblem
 
         raise UsageProblem(f"--output {out}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def campaign_targets(path: Path, data: dict) -> dict:

@@ -24,6 +24,7 @@ from cellsweep.cells.errors import FrameworkError
 from cellsweep.cells.schema import ConfigSource
 from cellsweep.launch.backends import ProcessExecutor, SerialExecutor, StopFlag
 from cellsweep.launch.checks import check_before_run
+from cellsweep.launch.files import write_atomically
 from cellsweep.launch.campaigns import kind_of
 from cellsweep.launch.supervisor import Limits
 from cellsweep.sweep.progress import Progress
@@ -66,8 +67,7 @@ def run_local(config, output, workers, backend, restart, summary_path=None, kind
                                      kind=kind, options=options)
     if store is None:
         click.echo(f"{plan.run.output}: already complete; nothing to do (--restart starts over)")
-        if campaign.report is not None:
-            click.echo(campaign.report(plan.run.output))
+        _print_report(campaign, plan.run.output)
         write_summary(summary_path, 0, None)
         return 0, None
     stop.install()
@@ -145,6 +145,13 @@ def exit_status(summary) -> int:
     return EXIT_STOPPED if summary.stopped == "SIGUSR1" else EXIT_CANCELLED
 
 
+def _print_report(campaign, output) -> None:
+    """The kind's text about a complete campaign, if it has any to say."""
+    text = campaign.report(output) if campaign is not None and campaign.report else None
+    if text:
+        click.echo(text)
+
+
 def report(plan, summary, campaign=None) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())) or "none"
     rate = summary.ran / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
@@ -156,8 +163,7 @@ def report(plan, summary, campaign=None) -> int:
         click.echo(f"stopped ({summary.stopped or 'interrupted'}): rerun the same command to "
                    "resume", err=True)
         return code
-    if campaign is not None and campaign.report is not None:
-        click.echo(campaign.report(summary.output))
+    _print_report(campaign, summary.output)
     if os.environ.get("CELLSWEEP_NO_PLOTS") != "1":
         from cellsweep.launch.plots import plot_campaign
 
@@ -178,9 +184,7 @@ def write_summary(path, code: int, summary) -> None:
                     evaluated=sum(summary.counts.values()), total=summary.total,
                     output=str(summary.output),
                     lost_ranks=summary.lost_ranks)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data, sort_keys=True) + "\n")
 
 
 def check_summary_path(summary_path) -> Path | None:

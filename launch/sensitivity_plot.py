@@ -11,10 +11,11 @@ Written under a temporary name and renamed, as every output of cellsweep.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from cellsweep.launch.files import save_figure
 
 MAX_PANELS = 24
 
@@ -62,7 +63,7 @@ def plot_sensitivity(result, path) -> list[Path]:
         title += f"; {len(outputs) - len(shown)} more output(s) in the table and the heatmap"
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    written = [_save(fig, path, plt)]
+    written = [save_figure(fig, path)]
 
     index = "ST" if result.method == "sobol" else "mu_star"
     grid = np.full((len(params), len(outputs)), np.nan)
@@ -88,18 +89,5 @@ def plot_sensitivity(result, path) -> list[Path]:
     ax.set_title("total Sobol' index" if result.method == "sobol"
                  else "Morris μ*, scaled per output", fontsize=8)
     fig.tight_layout()
-    written.append(_save(fig, heatmap_path(path), plt))
+    written.append(save_figure(fig, heatmap_path(path)))
     return written
-
-
-def _save(fig, path: Path, plt) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path

@@ -11,8 +11,6 @@ text with section, segment index and x, path distance and value. The page embeds
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -136,33 +134,11 @@ def _trace(go, sv, rows, width: float, coloured: bool):
 
 def write(sv, path: Path, projection: str = "xy") -> Path:
     """The PNG or the page (by the suffix), written whole or not at all."""
+    from cellsweep.launch.files import save_figure, write_atomically
+
     path = Path(path)
     if path.suffix.lower() == ".png":
-        import io
-
-        import matplotlib.pyplot as plt
-
         fig, _ = png_figure(sv, projection)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
-        _write_atomically(path, buffer.getvalue())
-    else:
-        page = html_figure(sv).to_html(include_plotlyjs=True, full_html=True)
-        _write_atomically(path, page.encode("utf-8"))
-    return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)         # as an ordinary new file (mkstemp makes it 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return save_figure(fig, path)
+    page = html_figure(sv).to_html(include_plotlyjs=True, full_html=True)
+    return write_atomically(path, page)

@@ -8,11 +8,11 @@ is one line per problem and exit status 2, with nothing written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
+
+from cellsweep.launch.files import write_atomically
 
 
 @click.command("targets")
@@ -69,16 +69,3 @@ def targets(recordings, output, config, json_dir):
     for path in texts:
         if path != output:
             click.echo(f"  BluePyOpt file written to {display_path(path)}")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
