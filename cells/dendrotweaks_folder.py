@@ -31,7 +31,6 @@ import csv
 import json
 import math
 import re
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +102,7 @@ def convert(data: dict, source: str, base_dir) -> dict:
     options = _options(Section(data["cell"], "cell", problems), base_dir)
     problems.raise_if_any()
     reader = _Reader(options, source)
-    with _foreign_keys():
+    with schema.not_config_keys():     # DendroTweaks' format (docs/DENDROTWEAKS.md)
         out = reader.read()
     found = problems.items + reader.problem_list()
     if found:
@@ -117,18 +116,6 @@ def convert(data: dict, source: str, base_dir) -> dict:
     except ConfigError as exc:
         raise ConfigError([reader.point_back(p) for p in exc.details]) from None
     return out
-
-
-@contextmanager
-def _foreign_keys():
-    """The folder's files are DendroTweaks' format, not cellsweep config keys: keep their keys
-    out of ``schema.record_known_keys`` (docs/DENDROTWEAKS.md documents that format)."""
-    saved = list(schema._recorders)
-    schema._recorders.clear()
-    try:
-        yield
-    finally:
-        schema._recorders.extend(saved)
 
 
 # -- the cell section -------------------------------------------------------------------------

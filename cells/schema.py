@@ -248,6 +248,18 @@ def record_known_keys():
         _recorders.remove(recorder)
 
 
+@contextlib.contextmanager
+def not_config_keys():
+    """While active, keys read are not recorded by ``record_known_keys``: for files of another
+    format read with ``Section`` (a DendroTweaks folder's JSON), documented elsewhere."""
+    saved = list(_recorders)
+    _recorders.clear()
+    try:
+        yield
+    finally:
+        _recorders.extend(saved)
+
+
 def _mark_named(path: str) -> None:
     for recorder in _recorders:
         recorder.named.add(recorder.pattern(path))
