@@ -13,6 +13,7 @@ from cellsweep.cells.config import display_path
 from cellsweep.cells.errors import ConfigError
 from cellsweep.cells.schema import ConfigSource
 from cellsweep.launch.convergence_command import report as convergence_report
+from cellsweep.launch.sensitivity_command import brief as sensitivity_brief
 from cellsweep.optimise.campaign import KIND as OPTIMISE
 from cellsweep.sweep.campaign import KIND as SWEEP
 from cellsweep.sweep.convergence import KIND as CONVERGENCE
@@ -20,6 +21,8 @@ from cellsweep.sweep.profile_campaign import KIND as PROFILE
 
 # the convergence kind's report also plots (launch's job): its table and the error-vs-level PNG
 CONVERGENCE = dataclasses.replace(CONVERGENCE, report=convergence_report)
+# a sweep of a sensitivity design ends with the total indices (Morris: mu*) of its features
+SWEEP = dataclasses.replace(SWEEP, report=sensitivity_brief)
 KINDS = {kind.name: kind for kind in (SWEEP, OPTIMISE, PROFILE, CONVERGENCE)}
 # a profile: section also sets up profile features of a sweep or an optimisation, so it
 # selects the profile kind only when the config has neither (``cellsweep profile`` always does)

@@ -84,6 +84,32 @@ def sensitivity(results, features, no_scores, as_json, plot_path, resamples, con
             click.echo(f"plot written to {written}", err=as_json)
 
 
+def brief(output) -> str | None:
+    """What ``cellsweep run`` prints when a saltelli/morris sweep completes: per feature, the
+    parameters by their total index (Morris: mu*), largest first; None for other designs."""
+    from cellsweep.sweep import sensitivity as S
+    from cellsweep.sweep.store import ResultsFile
+
+    f = ResultsFile(output)
+    if S.design_of(f) is None:
+        return None
+    result = S.analyse(f, scores=False)
+    index = "ST" if result.method == "sobol" else "mu_star"
+    label = "total Sobol' index ST" if result.method == "sobol" else "Morris mu*"
+    lines = [f"sensitivity ({label}, largest first; `cellsweep sensitivity {output}` for "
+             "S1, intervals and the scores):"]
+    table = result.table[result.table["index"] == index]
+    for c in result.counts.itertuples():
+        if c.outcome != "analysed":
+            lines.append(f"  {c.output}: not analysed ({c.detail})")
+            continue
+        rows = table[table["output"] == c.output].sort_values("value", ascending=False)
+        number = (lambda v: f"{v:.2f}") if result.method == "sobol" else (lambda v: f"{v:.3g}")
+        lines.append(f"  {c.output}: " + ", ".join(f"{r.parameter} {number(r.value)}"
+                                                  for r in rows.itertuples()))
+    return "\n".join(lines)
+
+
 def format_text(result, path) -> str:
     """The table a person reads: per output, a line per parameter with its indices."""
     d = result.design

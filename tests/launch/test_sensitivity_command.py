@@ -159,8 +159,16 @@ def test_validate_refuses_bad_design_settings(tmp_path):
 def test_a_feature_that_cannot_depend_on_a_conductance_gets_zero(tmp_path):
     config = tmp_path / "ball_stick.yaml"
     shutil.copy(SENS / "ball_stick.yaml", config)
-    run_cellsweep("run", config, "-n", "2")
+    ran = run_cellsweep("run", config, "-n", "2").stdout
     out = tmp_path / "ball_stick_sensitivity.h5"
+    # the run ends with each feature's parameters by total index, the zero ones last
+    brief = ran[ran.index("sensitivity (total Sobol' index ST"):].splitlines()
+    probe = next(line for line in brief if line.strip().startswith("probe_mean_v:"))
+    assert probe.rstrip().endswith("synaptic.syn.weight_uS 0.00")
+    assert probe.index("probe.step.amp_nA") < probe.index("synaptic.syn.weight_uS")
+    peak = next(line for line in brief if line.strip().startswith("synaptic_peak:"))
+    assert peak.split(":")[1].split()[0] in ("synaptic.syn.weight_uS", "gnabar_hh.somatic")
+    assert "score." not in "\n".join(brief)
     data = json.loads(run_cellsweep("sensitivity", out, "--json", "--no-scores").stdout)
     values = {(r["output"], r["parameter"], r["index"]): (r["value"], r["conf"])
               for r in data["indices"]}
