@@ -148,7 +148,23 @@ def morphology_summary(model) -> list[str]:
                 + (", ..." if len(sections) > 6 else "")]
     warnings = [f"warning: {issue}" for issue in check_morphology(model.cell.morphology)
                 if issue.severity != "error"]
-    return topology_report(model.cell.morphology) + warnings
+    return topology_report(model.cell.morphology) + warnings + inspection_summary(
+        model.cell.morphology)
+
+
+def inspection_summary(path) -> list[str]:
+    """One line on what ``cellsweep morphology`` would flag beyond the checker's warnings."""
+    from collections import Counter
+
+    from cellsweep.cells.config import display_path
+    from cellsweep.cells.morphology_inspect import inspect_morphology
+
+    found = Counter(f.code for f in inspect_morphology(path).findings
+                    if f.level == "warning" and not f.code.startswith("check-"))
+    if not found:
+        return []
+    codes = ", ".join(f"{code} {n}" if n > 1 else code for code, n in sorted(found.items()))
+    return [f"morphology findings: {codes} (cellsweep morphology {display_path(path)})"]
 
 
 def params_from_file(params_file, config) -> dict:

@@ -91,3 +91,24 @@ def test_the_plot_marks_the_points_of_the_findings(shared_data):
     assert len(marks["z-backlash"]) == 2 * len(by_code["z-backlash"]) > 0
     assert len(marks["bottleneck"]) == len(by_code["bottleneck"]) > 0
     assert {p.id for p in marks["jump"]} == {i for f in by_code["jump"] for i in f.points}
+
+
+def test_validate_names_what_the_inspection_flags(tmp_path):
+    """``validate`` accepts a file with a bottleneck (a warning) and says so in one line that
+    points to ``cellsweep morphology``; the clean example has no such line."""
+    from tests.cells.test_morphology_inspect import clean_cell, ids_of, write_swc
+
+    rows = clean_cell()
+    rows[ids_of(rows, 4)[8] - 1][5] = 0.2
+    write_swc(tmp_path / "thin.swc", rows)
+    config = tmp_path / "thin.yaml"
+    config.write_text("cell: {name: thin, morphology: thin.swc, insert: {all: [pas]}}\n"
+                      "protocols:\n  p: {tstop_ms: 10, stimuli: {s: {kind: step, amp_nA: 0.1,"
+                      " delay_ms: 1, duration_ms: 5}}}\n")
+    proc = subprocess.run(cellsweep_command("validate", config), capture_output=True,
+                          text=True, env=env(), timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "  morphology findings: bottleneck (cellsweep morphology thin.swc)" in proc.stdout
+    example = subprocess.run(cellsweep_command("validate", EXAMPLE_CONFIG), capture_output=True,
+                             text=True, env=env(), timeout=120)
+    assert example.returncode == 0 and "morphology findings" not in example.stdout
