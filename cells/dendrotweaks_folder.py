@@ -10,7 +10,10 @@ with the meaning DendroTweaks' own loader (``Model.load_morphology``, ``load_bio
 
 - domains -> built-in regions (soma -> somatic, axon -> axonal, dend -> basal, apic -> apical);
   ``domains`` -> ``cell.insert``; range variables are set only where their mechanism is
-  (``cell.range_variables: where_inserted``, DendroTweaks' rule).
+  (``cell.range_variables: where_inserted``, DendroTweaks' rule). ``Leak`` and ``CaDyn`` come
+  from DendroTweaks' shared ``../Default/`` (as its ``load_biophys`` takes them), every other
+  mechanism from ``biophys/mod``; when ``Default/`` is used, ``mechanisms_dir`` is a folder of
+  both in cellsweep's cache (``mechanisms.gathered_dir``), else ``biophys/mod`` itself.
 - groups -> regions: ``all`` and the one-domain groups named ``somatic``, ``axonal``,
   ``apical`` are the built-in regions of those names; every other group a segment group
   (``within: [...]``, ``select_by``, ``above`` = ``min_value``, ``up_to`` = ``max_value``).
@@ -38,7 +41,8 @@ import numpy as np
 from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import schema
 from cellsweep.cells.config import HOC_RESERVED, display_path, model_from_dict
-from cellsweep.cells.errors import ConfigError, MorphologyError, Problem
+from cellsweep.cells.errors import ConfigError, MechanismError, MorphologyError, Problem
+from cellsweep.cells.mechanisms import gathered_dir, mod_files, parse_mod
 from cellsweep.cells.schema import Problems, Section, did_you_mean, join_path, quote, type_name
 
 CELL_KEYS = ("dendrotweaks", "morphology", "biophys", "stimuli", "name", "fixed", "free")
@@ -49,7 +53,7 @@ BUILT_IN_GROUPS = {"somatic": "soma", "axonal": "axon", "apical": "apic"}
 SELECT_BY = ("distance", "domain_distance", "diam", "section_diam")
 SECTION_PARAMS = ("cm", "Ra")
 FREQUENCY_HZ = 100.0            # DendroTweaks' set_segmentation(f=100)
-DEFAULT_MECHANISMS = ("Leak", "CaDyn")   # loaded by DendroTweaks from ../Default
+DEFAULT_MECHANISMS = ("Leak", "CaDyn")   # DendroTweaks takes them from ../Default
 
 
 def config_text(folder, config_path, morphology=None, biophys=None, stimuli=None) -> str:
@@ -255,6 +259,7 @@ class _Reader:
         self.problems: dict = {}
         self.origins: dict = {}
         self.groups_order: dict = {}     # param -> its parameters on segment groups, in order
+        self.defaults: dict = {}         # Leak/CaDyn -> its file in ../Default (None: refused)
 
     def problems_of(self, path) -> Problems:
         label = display_path(path)
@@ -328,22 +333,91 @@ class _Reader:
             if domain not in present:
                 continue                   # DendroTweaks drops a domain without sections
             for j, mech in enumerate(mechs):
-                if not (mod_dir / f"{mech}.mod").is_file():
-                    default = self.options["folder"].parent / "Default" / f"{mech}.mod"
-                    extra = (f" (DendroTweaks' own default: copy {display_path(default)} into "
-                             "biophys/mod; cellsweep reads mechanisms from there only)"
-                             if default.is_file() else
-                             " (DendroTweaks' own default, kept in ../Default; copy its .mod "
-                             "file into biophys/mod)" if mech in DEFAULT_MECHANISMS else "")
-                    problems.add(f"domains.{domain}[{j}]", f"mechanism {quote(mech)}: "
+                where = f"domains.{domain}[{j}]"
+                if mech in DEFAULT_MECHANISMS:
+                    self._default_mechanism(mech, where, problems)
+                elif not (mod_dir / f"{mech}.mod").is_file():
+                    shared = self.options["folder"].parent / "Default" / f"{mech}.mod"
+                    extra = (f" (DendroTweaks takes only {' and '.join(DEFAULT_MECHANISMS)} "
+                             f"from {display_path(shared.parent)}; it reads {mech} from "
+                             "biophys/mod)" if shared.is_file() else "")
+                    problems.add(where, f"mechanism {quote(mech)}: "
                                  f"{display_path(mod_dir / (mech + '.mod'))} not found{extra}")
             insert.setdefault(DOMAIN_REGION[domain], []).extend(mechs)
             for mech in mechs:
                 mechs_in.setdefault(mech, set()).add(domain)
             self.origins[f"cell.insert.{DOMAIN_REGION[domain]}"] = (label, f"domains.{domain}")
+        if self.defaults:
+            self._gather(mod_dir, cell)
         cell["insert"] = insert
         groups = self._groups(groups_data, present, problems, cell)
         self._params(params, groups, cell, fixed, problems, label)
+
+    def _default_mechanism(self, mech: str, where: str, problems: Problems) -> None:
+        """``Leak``/``CaDyn``: DendroTweaks' ``load_biophys`` takes them from the shared
+        ``Default/`` beside the folder (``<parent>/Default/<name>.mod``), never from
+        ``biophys/mod``."""
+        if mech in self.defaults:
+            return                         # found, or reported at its first domain
+        self.defaults[mech] = None
+        shared = self.options["folder"].parent / "Default" / f"{mech}.mod"
+        if not shared.is_file():
+            own = self.options["folder"] / "biophys" / "mod" / f"{mech}.mod"
+            problems.add(where, f"mechanism {quote(mech)}: DendroTweaks takes it from "
+                                f"{display_path(shared)}, not found" + (
+                                    f" (it never reads {display_path(own)})"
+                                    if own.is_file() else "")
+                         + "; copy DendroTweaks' own "
+                           f"{mech}.mod there (the dendrotweaks package's biophys/default_mod/"
+                           f"{mech}.mod, which DendroTweaks copies into an empty or missing "
+                           "Default/ when it opens the folder)")
+            return
+        try:
+            found = parse_mod(shared)
+        except MechanismError as exc:
+            problems.add(where, f"mechanism {quote(mech)}: {exc}")
+            return
+        if (found.name, found.kind) != (mech, "density"):
+            problems.add(where, f"mechanism {quote(mech)}: {display_path(shared)} defines the "
+                                f"{found.kind} mechanism {quote(found.name)}; DendroTweaks inserts "
+                                f"{mech} from that file")
+            return
+        self.defaults[mech] = shared
+
+    def _gather(self, mod_dir: Path, cell: dict) -> None:
+        """The model's one mechanisms folder: ``biophys/mod/*.mod`` and the ``Default/`` files
+        its domains use, copied into cellsweep's cache (``mechanisms.gathered_dir``). A file of
+        ``biophys/mod`` defining a mechanism taken from ``Default/`` is refused unless it is the
+        same file (DendroTweaks would ignore it)."""
+        shared = {path.name: path for path in self.defaults.values() if path is not None}
+        files, ok = [], not self.problem_list() and len(shared) == len(self.defaults)
+        for path in mod_files(mod_dir):
+            try:
+                mech = parse_mod(path)
+            except MechanismError as exc:
+                self.problems_of(path).add("", str(exc).removeprefix(f"{path}: "))
+                ok = False
+                continue
+            other = self.defaults.get(mech.name) or shared.get(path.name)
+            if other is None:
+                files.append(path)
+            elif path.name != other.name or path.read_bytes() != other.read_bytes():
+                self.problems_of(path).add("", f"mechanism {quote(mech.name)} in {path.name}: "
+                                               f"DendroTweaks inserts {other.stem} from "
+                                               f"{display_path(other)} and never reads this "
+                                               "file; remove it or make it equal to that one")
+                ok = False
+        if not ok:
+            return
+        try:
+            gathered = gathered_dir(files + list(self.defaults.values()))
+        except (OSError, MechanismError) as exc:
+            self.problems_of(mod_dir).add("", f"cannot write the model's mechanisms folder into "
+                                              f"cellsweep's cache ({exc}); set CELLSWEEP_CACHE "
+                                              "to a writable folder")
+            return
+        cell["mechanisms_dir"] = str(gathered)
+        self.origins["cell.mechanisms_dir"] = (display_path(mod_dir), "")
 
     def _groups(self, data: list, present: set, problems: Problems, cell: dict) -> dict:
         """group name -> cellsweep region name (None: a group cellsweep cannot express)."""

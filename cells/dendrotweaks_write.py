@@ -3,10 +3,12 @@
 ``write_folder(model, values, out_dir)`` writes ``morphology/<file>.swc``, ``biophys/<name>.json``
 with ``biophys/mod/*.mod`` and ``stimuli/<protocol>/`` (``config.json``, ``iclamps.csv``,
 ``recordings.csv``) that DendroTweaks 0.5 loads (``Model(out_dir)``, ``load_morphology``,
-``load_biophys``, ``load_stimuli``) and simulates like cellsweep. Only what DendroTweaks
-expresses exactly is written; everything else is refused before anything is written, one
-``Problem`` per construct (``write_problems``). The folder is written under a temporary name
-and renamed into place. The ``dendrotweaks`` package is not imported.
+``load_biophys``, ``load_stimuli``) and simulates like cellsweep. ``Leak`` and ``CaDyn`` are
+not written into ``biophys/mod``: DendroTweaks takes them from the ``Default/`` beside the
+folder (and never reads them from ``biophys/mod``), so that ``Default/`` must hold the same
+files. Only what DendroTweaks expresses exactly is written; everything else is refused before
+anything is written, one ``Problem`` per construct (``write_problems``). The folder is written
+under a temporary name and renamed into place. The ``dendrotweaks`` package is not imported.
 """
 
 from __future__ import annotations
@@ -140,9 +142,16 @@ def _domains(model, problems: Problems, morph, out_dir: Path) -> dict:
                 problems.add(where, f"mechanism {name!r} is in {path.name}; DendroTweaks names a "
                                     f"mechanism by its file, so expected {name}.mod")
                 continue
-            if name in DEFAULT_MECHANISMS:
+            if name in DEFAULT_MECHANISMS:        # not written: DendroTweaks never reads it
                 default = out_dir.parent / "Default" / f"{name}.mod"
-                if not (default.is_file() and default.read_bytes() == path.read_bytes()):
+                if not default.is_file():
+                    problems.add(where, f"mechanism {name!r}: DendroTweaks always uses its own "
+                                        f"{name} from ../Default (next to the output folder), "
+                                        f"and {default} is not there; open a model of that "
+                                        "folder once in DendroTweaks (it writes its defaults "
+                                        "there) or copy this file there")
+                    continue
+                if default.read_bytes() != path.read_bytes():
                     problems.add(where, f"mechanism {name!r}: DendroTweaks always uses its own "
                                         f"{name} from ../Default (next to the output folder), "
                                         "and that file is not this one; rename the SUFFIX")
@@ -151,7 +160,8 @@ def _domains(model, problems: Problems, morph, out_dir: Path) -> dict:
                 if domain in out and name not in out[domain]:
                     out[domain].append(name)
     return {"insert": {d: sorted(m) for d, m in out.items()},
-            "mods": sorted({mechset[m] for ms in out.values() for m in ms})}
+            "mods": sorted({mechset[m] for ms in out.values() for m in ms
+                            if m not in DEFAULT_MECHANISMS})}
 
 
 def _group(region: str, cell, present) -> dict | None:

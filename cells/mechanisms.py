@@ -253,6 +253,40 @@ def cache_root() -> Path:
     return Path(base) / "cellsweep"
 
 
+def gathered_dir(files) -> Path:
+    """One folder holding copies of ``files`` (.mod files of distinct names, from several
+    folders): a model's one ``mechanisms_dir`` when its files live apart (a DendroTweaks
+    folder's own and those of DendroTweaks' shared ``Default/``). Content-addressed under
+    ``<cache>/mod/`` (the same files always give the same folder), written under a temporary
+    name and renamed into place while holding the key's lock, as ``build`` does."""
+    contents = sorted((Path(p).name, Path(p).read_bytes()) for p in files)
+    names = [name for name, _ in contents]
+    if len(set(names)) != len(names):
+        raise MechanismError(f"gathered_dir: two files share a name ({', '.join(names)})")
+    digest = hashlib.sha256()
+    for name, data in contents:
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    key = digest.hexdigest()[:20]
+    root = cache_root() / "mod"
+    final = root / key
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.is_dir():
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp", dir=root))
+        try:
+            for name, data in contents:          # the bytes hashed, not a later read
+                (tmp / name).write_bytes(data)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
 def _nrnivmodl() -> str:
     local = Path(sys.executable).parent / "nrnivmodl"
     found = str(local) if local.exists() else shutil.which("nrnivmodl")

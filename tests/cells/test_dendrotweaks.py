@@ -245,21 +245,25 @@ def run_python(code: str, *args, cwd=None) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def new_folder(root: Path, name: str = "cell") -> Path:
-    """A DendroTweaks model folder with our .mod files; DendroTweaks' ../Default holds only its
-    Leak channel, so that DendroTweaks compiles nothing else."""
+def dendrotweaks_leak() -> Path:
     import dendrotweaks
 
-    leak = Path(dendrotweaks.__file__).parent / "biophys" / "default_mod" / "Leak.mod"
+    return Path(dendrotweaks.__file__).parent / "biophys" / "default_mod" / "Leak.mod"
+
+
+def new_folder(root: Path, name: str = "cell") -> Path:
+    """A DendroTweaks model folder with our .mod files, beside the workspace's shared Default/
+    as a DendroTweaks user has it: DendroTweaks' Leak channel is there only (DendroTweaks'
+    ``Model`` copies all of its defaults into an empty Default/; one file keeps it from
+    compiling the others)."""
     (root / "Default").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(leak, root / "Default" / "Leak.mod")
+    shutil.copyfile(dendrotweaks_leak(), root / "Default" / "Leak.mod")
     folder = root / name
     mod = folder / "biophys" / "mod"
     mod.mkdir(parents=True)
     (folder / "morphology").mkdir()
     (mod / "Na.mod").write_text(NA)
     (mod / "Kv.mod").write_text(KV)
-    shutil.copyfile(leak, mod / "Leak.mod")
     return folder
 
 
@@ -465,7 +469,87 @@ def test_bad_folder_refused(dt_model, tmp_path):
     assert "iclamps.csv:2: sec_idx 99: the cell has sections 0-" in text, text
     assert "iclamps.csv:3: loc 1: expected 0 < loc < 1" in text, text
     assert "domains.soma" in text and "Kv.mod not found" in text, text
+    # no Default/ beside this copy: DendroTweaks would take its own Leak.mod, cellsweep cannot
+    assert f"domains.apic[1]: mechanism 'Leak': DendroTweaks takes it from " \
+           f"{tmp_path / 'Default' / 'Leak.mod'}, not found; copy DendroTweaks' own Leak.mod " \
+           "there (the dendrotweaks package's biophys/default_mod/Leak.mod" in text, text
+    assert text.count("Leak.mod, not found") == 1, text     # once, not once per domain
     assert "Traceback" not in text
+
+
+READ_MECHANISMS_DIR = """
+import sys
+from cellsweep.cells.loader import load_model
+print(load_model(sys.argv[1])[0].cell.mechanisms_dir)
+"""
+
+
+def workspace(dt_model, root: Path) -> Path:
+    """A copy of the fixture's DendroTweaks workspace (the folder beside its Default/), without
+    what DendroTweaks compiled; returns the config reading it."""
+    ignore = shutil.ignore_patterns("x86_64", "Na", "Kv", "Leak")
+    shutil.copytree(dt_model["folder"], root / "cell", ignore=ignore)
+    shutil.copytree(dt_model["root"] / "Default", root / "Default", ignore=ignore)
+    config = root / "model.yaml"
+    config.write_text(dt_model["config"].read_text())
+    return config
+
+
+def test_mechanisms_from_default_gathered_in_the_cache(dt_model, tmp_path, monkeypatch):
+    """The folder's Leak comes from the shared Default/ (nothing copied into biophys/mod):
+    cellsweep's one mechanisms folder is biophys/mod's files plus Default/Leak.mod, in the
+    cache, the same folder for every read of the same files (concurrent processes too), with
+    the content hash a folder holding the three files has."""
+    from cellsweep.cells.mechanisms import content_hash, mod_files
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CELLSWEEP_CACHE", str(cache))
+    config = workspace(dt_model, tmp_path / "ws")
+    folder, default = tmp_path / "ws" / "cell", tmp_path / "ws" / "Default"
+    assert sorted(p.name for p in mod_files(folder / "biophys" / "mod")) == ["Kv.mod", "Na.mod"]
+    readers = [subprocess.Popen([sys.executable, "-c", READ_MECHANISMS_DIR, str(config)],
+                                env=dict(os.environ, NEURON_INIT_MPI="0"),
+                                stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    printed = {r.communicate(timeout=120)[0].strip() for r in readers}
+    assert all(r.returncode == 0 for r in readers)
+    first = load_model(config)[0].cell.mechanisms_dir
+    assert printed == {str(first)} and load_model(config)[0].cell.mechanisms_dir == first
+    assert first.parent == cache / "mod"
+    assert sorted(p.name for p in (cache / "mod").iterdir()) == [first.name, first.name + ".lock"]
+    sources = {"Kv.mod": folder / "biophys" / "mod" / "Kv.mod",
+               "Na.mod": folder / "biophys" / "mod" / "Na.mod", "Leak.mod": default / "Leak.mod"}
+    assert {p.name: p.read_bytes() for p in mod_files(first)} == \
+        {name: path.read_bytes() for name, path in sources.items()}
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    for name, path in sources.items():
+        shutil.copyfile(path, copied / name)
+    assert content_hash(first) == content_hash(copied)     # the campaign signature's part
+    assert sorted(p.name for p in mod_files(folder / "biophys" / "mod")) == ["Kv.mod", "Na.mod"]
+
+    # the same Leak.mod in biophys/mod too: DendroTweaks ignores it; the same folder
+    shutil.copyfile(default / "Leak.mod", folder / "biophys" / "mod" / "Leak.mod")
+    assert load_model(config)[0].cell.mechanisms_dir == first
+    # a different one (or another file of SUFFIX Leak) is refused naming both files
+    (folder / "biophys" / "mod" / "Leak.mod").write_text(
+        dendrotweaks_leak().read_text().replace("e = -70", "e = -60"))
+    shutil.copyfile(default / "Leak.mod", folder / "biophys" / "mod" / "leak2.mod")
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    assert str(err.value).splitlines() == [
+        f"{folder / 'biophys' / 'mod' / name}: mechanism 'Leak' in {name}: DendroTweaks inserts "
+        f"Leak from {default / 'Leak.mod'} and never reads this file; remove it or make it "
+        "equal to that one" for name in ("Leak.mod", "leak2.mod")]
+    (folder / "biophys" / "mod" / "leak2.mod").unlink()
+    (folder / "biophys" / "mod" / "Leak.mod").unlink()
+    # a Default/Leak.mod that is not DendroTweaks' Leak channel
+    (default / "Leak.mod").write_text(dendrotweaks_leak().read_text().replace(
+        "SUFFIX Leak", "SUFFIX Leak2"))
+    with pytest.raises(ConfigError) as err:
+        load_model(config)
+    assert f"biophys.json: domains.apic[1]: mechanism 'Leak': {default / 'Leak.mod'} defines " \
+           "the density mechanism 'Leak2'; DendroTweaks inserts Leak from that file" \
+           in str(err.value), str(err.value)
 
 
 # -- the other way: a cellsweep model written as a DendroTweaks folder ------------------------
@@ -550,6 +634,8 @@ def test_cellsweep_model_written_as_a_folder_simulates_in_dendrotweaks(tmp_path)
     assert sorted(g["name"] for g in bio["groups"]) == ["all", "apical", "dendrites", "far",
                                                         "somatic", "thin"]
     assert list(bio["params"]["gbar_Na"]) == ["all", "somatic", "far", "thin"]   # applied so
+    # DendroTweaks takes Leak from ../Default and never reads it from biophys/mod
+    assert sorted(p.name for p in (folder / "biophys" / "mod").iterdir()) == ["Kv.mod", "Na.mod"]
     dt = simulate_dendrotweaks(folder, tmp_path / "dt.json", morphology="cell")
     cs = simulate_cellsweep(config, tmp_path / "cs.json", params)["step"]
     # recorded where cellsweep records (DendroTweaks names a segment by its centre)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,18 +95,45 @@ def test_export_refusals_are_one_line(swept):
     assert done.stderr.strip().splitlines() == [
         "error: --out taken: exists and is not an empty folder; expected a new folder for the "
         "DendroTweaks model"]
-    # a model DendroTweaks cannot express: its Leak is not DendroTweaks' own default
-    shutil.copyfile(root / "Default" / "Leak.mod", root / "Leak.keep")
-    (root / "Default" / "Leak.mod").write_text("changed\n")
-    try:
-        done = cellsweep("export-model", "sweep.h5", "--format", "dendrotweaks", "-o", "other",
+    # a model DendroTweaks cannot express in another workspace: its Default/ holds another
+    # Leak, or none (the model's Leak came from this workspace's Default/)
+    (root / "elsewhere" / "Default").mkdir(parents=True, exist_ok=True)
+    (root / "elsewhere" / "Default" / "Leak.mod").write_text(
+        (root / "Default" / "Leak.mod").read_text().replace("e = -70", "e = -60"))
+    (root / "bare").mkdir(exist_ok=True)
+    for out, message in (
+            ("elsewhere/other", "mechanism 'Leak': DendroTweaks always uses its own Leak from "
+                                "../Default (next to the output folder), and that file is not "
+                                "this one"),
+            ("bare/other", "mechanism 'Leak': DendroTweaks always uses its own Leak from "
+                           f"../Default (next to the output folder), and "
+                           f"{Path('bare') / 'Default' / 'Leak.mod'} is not there")):
+        done = cellsweep("export-model", "sweep.h5", "--format", "dendrotweaks", "-o", out,
                          cwd=root)
-    finally:
-        shutil.copyfile(root / "Leak.keep", root / "Default" / "Leak.mod")
-    assert done.returncode == 2, done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert lines and all(line.startswith("error: ") for line in lines), done.stderr
-    assert "mechanism 'Leak': DendroTweaks always uses its own Leak from ../Default" in lines[0]
-    assert not (root / "other").exists()
-    assert "Traceback" not in done.stderr
-    assert not any(p.name.startswith(".other.") for p in Path(root).iterdir())
+        assert done.returncode == 2, done.stdout
+        lines = done.stderr.strip().splitlines()
+        assert lines and all(line.startswith("error: ") for line in lines), done.stderr
+        assert message in lines[0], lines
+        assert not (root / out).exists()
+        assert "Traceback" not in done.stderr
+        assert not any(p.name.startswith(".other.") for p in (root / out).parent.iterdir())
+
+
+def test_written_folder_reads_back_with_the_same_mechanisms(swept):
+    """The exported folder has no Leak.mod of its own (DendroTweaks reads it from Default/):
+    cellsweep reads it back with the campaign's mechanisms folder, the same files."""
+    from cellsweep.cells.loader import load_model
+
+    root = swept
+    if not (root / "best").exists():
+        done = cellsweep("export-model", "sweep.h5", "--format", "dendrotweaks", "-o", "best",
+                         cwd=root)
+        assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (root / "best" / "biophys" / "mod").glob("*.mod")) == [
+        "Kv.mod", "Na.mod"]
+    (root / "best.yaml").write_text("cell:\n  dendrotweaks: best\n")
+    campaign, _ = load_model(root / "sweep.yaml")
+    written, _ = load_model(root / "best.yaml")
+    assert written.cell.mechanisms_dir == campaign.cell.mechanisms_dir
+    assert sorted(p.name for p in campaign.cell.mechanisms_dir.glob("*.mod")) == [
+        "Kv.mod", "Leak.mod", "Na.mod"]
