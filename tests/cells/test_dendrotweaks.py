@@ -506,6 +506,8 @@ def test_mechanisms_from_default_gathered_in_the_cache(dt_model, tmp_path, monke
     monkeypatch.setenv("CELLSWEEP_CACHE", str(cache))
     config = workspace(dt_model, tmp_path / "ws")
     folder, default = tmp_path / "ws" / "cell", tmp_path / "ws" / "Default"
+    for name in ("AMPA.mod", "CaDyn.mod"):        # DendroTweaks' others: not used, not taken
+        shutil.copyfile(dendrotweaks_leak().with_name(name), default / name)
     assert sorted(p.name for p in mod_files(folder / "biophys" / "mod")) == ["Kv.mod", "Na.mod"]
     readers = [subprocess.Popen([sys.executable, "-c", READ_MECHANISMS_DIR, str(config)],
                                 env=dict(os.environ, NEURON_INIT_MPI="0"),
@@ -542,6 +544,15 @@ def test_mechanisms_from_default_gathered_in_the_cache(dt_model, tmp_path, monke
         "equal to that one" for name in ("Leak.mod", "leak2.mod")]
     (folder / "biophys" / "mod" / "leak2.mod").unlink()
     (folder / "biophys" / "mod" / "Leak.mod").unlink()
+    # CaDyn in a domain: taken from Default/ too
+    bio = json.loads((folder / "biophys" / "biophys.json").read_text())
+    bio["domains"]["soma"].append("CaDyn")
+    (folder / "biophys" / "withca.json").write_text(json.dumps(bio))
+    (tmp_path / "ws" / "withca.yaml").write_text("cell: {dendrotweaks: cell, biophys: withca}\n")
+    with_ca = load_model(tmp_path / "ws" / "withca.yaml")[0]
+    assert sorted(p.name for p in mod_files(with_ca.cell.mechanisms_dir)) == [
+        "CaDyn.mod", "Kv.mod", "Leak.mod", "Na.mod"]
+    assert ("somatic", ("Kv", "Leak", "Na", "CaDyn")) in with_ca.cell.insert
     # a Default/Leak.mod that is not DendroTweaks' Leak channel
     (default / "Leak.mod").write_text(dendrotweaks_leak().read_text().replace(
         "SUFFIX Leak", "SUFFIX Leak2"))
