@@ -1,25 +1,30 @@
-TITLE Leak channel
+TITLE Leak: a passive conductance with its own reversal potential
 
 COMMENT
-NEURON Book Listing 9.1, 
-Replaced g with gbar for consistency with other channels
-Overridden the default values of gbar to 0.0 and e to -70 mV
+cellsweep's test copy of a DendroTweaks workspace's shared leak channel: the mechanism name and
+parameter names (gbar, e) DendroTweaks' models use, i = gbar (v - e).
 ENDCOMMENT
 
 NEURON {
-	SUFFIX Leak
-	NONSPECIFIC_CURRENT i
-	RANGE i, e, gbar
+    SUFFIX Leak
+    NONSPECIFIC_CURRENT i
+    RANGE gbar, e, i
+}
+
+UNITS {
+    (mA) = (milliamp)
+    (mV) = (millivolt)
+    (S) = (siemens)
 }
 
 PARAMETER {
-	gbar = 0.0   (siemens/cm2)     
-	e = -70   (millivolt)   
-} 
+    gbar = 0 (S/cm2)
+    e = -70 (mV)
+}
 
 ASSIGNED {
-	v       (millivolt)
-	i 	    (milliamp/cm2)
+    v (mV)
+    i (mA/cm2)
 }
 
 BREAKPOINT {
