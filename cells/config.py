@@ -17,6 +17,7 @@ from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import spec as S
 from cellsweep.cells.errors import MechanismError
 from cellsweep.cells.expressions import ExpressionError, compile_expression
+from cellsweep.cells.feature_refs import protocol_and_recording
 from cellsweep.cells.mechanisms import SECTION_VARIABLES, read_mechanism_set
 from cellsweep.cells.profile_config import profile_feature, read_profile_section, with_points
 from cellsweep.cells.schema import (REQUIRED, Problems, Section, check_bounds, check_number,
@@ -666,6 +667,8 @@ def _read_features(top: Section, protocols, problems, profile: dict, region_name
     entries = top.sequence("features", [])
     known = efel_feature_names()
     settings_types = efel_setting_names()
+    written = top.raw("protocols", None)
+    declared = set(written) if isinstance(written, dict) else set()
     for i, entry in enumerate(entries):
         f = Section(entry, f"features[{i}]", problems)
         if isinstance(entry, dict) and "profile" in entry:
@@ -685,21 +688,11 @@ def _read_features(top: Section, protocols, problems, profile: dict, region_name
         if isinstance(entry, dict) and "trace" in entry:
             from cellsweep.cells.trace_features import read_trace_feature
 
-            feature = read_trace_feature(f, protocols, names)
+            feature = read_trace_feature(f, protocols, names, declared)
             if feature is not None:
                 out.append(feature)
             continue
-        proto_name = f.string("protocol")
-        protocol = next((p for p in protocols if p.name == proto_name), None)
-        if proto_name and protocol is None:
-            f.error("protocol", f"unknown protocol {quote(proto_name)}; expected one of "
-                                f"{', '.join(p.name for p in protocols)}"
-                    + did_you_mean(proto_name, [p.name for p in protocols]))
-        recording = f.string("recording", "soma")
-        if protocol is not None and recording not in [r.name for r in protocol.recordings]:
-            recs = [r.name for r in protocol.recordings]
-            f.error("recording", f"protocol {quote(proto_name)} has no recording {quote(recording)}; "
-                                 f"expected one of {', '.join(recs)}" + did_you_mean(recording, recs))
+        protocol, proto_name, recording = protocol_and_recording(f, protocols, declared)
         efel_name = f.string("efel")
         if efel_name and efel_name not in known:
             f.error("efel", f"unknown eFEL feature {quote(efel_name)}" + did_you_mean(efel_name, known)

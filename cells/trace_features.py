@@ -12,7 +12,8 @@ import numpy as np
 
 from cellsweep.cells import spec as S
 from cellsweep.cells.mechanisms import BUILTIN_UNITS
-from cellsweep.cells.schema import Section, did_you_mean, quote
+from cellsweep.cells.feature_refs import protocol_and_recording
+from cellsweep.cells.schema import Section, quote
 from cellsweep.cells.stimuli_config import read_window
 
 # measure -> (units: "trace" = the recording's own, "ms"), its settings
@@ -21,20 +22,10 @@ MEASURES = {"value_at": ("trace", ("at_ms",)), "max": ("trace", ()), "min": ("tr
             "steady_state": ("trace", ("last_ms",)), "time_to_fraction": ("ms", ("fraction",))}
 
 
-def read_trace_feature(f: Section, protocols, names: set) -> S.Feature | None:
+def read_trace_feature(f: Section, protocols, names: set, declared=()) -> S.Feature | None:
     """``- {protocol: p, recording: r, trace: max, mean: .., std: ..}``; None on problems."""
     measure = f.string("trace", choices=tuple(MEASURES))
-    proto_name = f.string("protocol")
-    protocol = next((p for p in protocols if p.name == proto_name), None)
-    if proto_name and protocol is None:
-        known = [p.name for p in protocols]
-        f.error("protocol", f"unknown protocol {quote(proto_name)}; expected one of "
-                            f"{', '.join(known)}" + did_you_mean(proto_name, known))
-    recording = f.string("recording", "soma")
-    if protocol is not None and recording not in [r.name for r in protocol.recordings]:
-        recs = [r.name for r in protocol.recordings]
-        f.error("recording", f"protocol {quote(proto_name)} has no recording {quote(recording)}; "
-                             f"expected one of {', '.join(recs)}" + did_you_mean(recording, recs))
+    protocol, proto_name, recording = protocol_and_recording(f, protocols, declared)
     tstop = protocol.tstop_ms if protocol is not None else None
     window = f.raw("window_ms", None)
     window = (0.0, tstop or 1.0) if window is None else \

@@ -125,6 +125,27 @@ def test_all_problems_are_listed_together(example_dir):
     assert "features[0].efel" in result.stderr and "cell.fixed.celsius" in result.stderr
 
 
+def test_a_refused_protocol_is_reported_once_not_by_every_feature(example_dir):
+    """A protocol with its own problem is refused with that problem; the features that use
+    it (eFEL and trace features) do not each add "unknown protocol"; a misspelt one still
+    does."""
+    tmp_path, data = example_dir
+
+    def edit(d):
+        d["protocols"]["step_neg"]["stimuli"]["step"].update(kind="stepp")
+        d["features"].append({"protocol": "step_neg", "trace": "max", "mean": 0, "std": 1})
+        d["features"].append({"protocol": "step_nge", "trace": "min", "mean": 0, "std": 1})
+
+    result = run_cli(tmp_path, edited(data, edit))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert sum("protocols.step_neg.stimuli.step.kind: unknown value 'stepp'" in x
+               for x in lines) == 1, result.stderr
+    assert [x for x in lines if "unknown protocol" in x] == [next(
+        x for x in lines if "unknown protocol 'step_nge'" in x)], result.stderr
+    assert any(f["protocol"] == "step_neg" for f in data["features"])   # the case is real
+
+
 def test_invalid_yaml_names_the_line(example_dir):
     tmp_path, _ = example_dir
     result = run_cli(tmp_path, "cell:\n  name: x\n  fixed: {a: 1\n")
