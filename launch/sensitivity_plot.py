@@ -3,7 +3,7 @@
 - ``OUT.png``: one panel per output (at most ``MAX_PANELS``, the rest named in the figure's
   title), a bar per parameter: Sobol' S1 and ST side by side, or Morris μ* (with σ beside it),
   each with its bootstrap interval as an error bar;
-- ``OUT_heatmap.png``: parameters × outputs of the total index ST (Morris: μ* divided by the
+- ``OUT_heatmap.png``: outputs (rows) × parameters of the total index ST (Morris: μ* divided by the
   largest μ* of the output, so that outputs of different units share one colour scale).
 
 Written under a temporary name and renamed, as every output of cellsweep.
@@ -62,29 +62,30 @@ def plot_sensitivity(result, path) -> list[Path]:
     if len(outputs) > len(shown):
         title += f"; {len(outputs) - len(shown)} more output(s) in the table and the heatmap"
     fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     written = [save_figure(fig, path)]
 
     index = "ST" if result.method == "sobol" else "mu_star"
-    grid = np.full((len(params), len(outputs)), np.nan)
-    for j, name in enumerate(outputs):
+    grid = np.full((len(outputs), len(params)), np.nan)     # outputs are rows: long names
+    for i, name in enumerate(outputs):
         part = table[(table["output"] == name) & (table["index"] == index)]
         values = part.set_index("parameter").reindex(params)["value"].to_numpy(float)
         if result.method == "morris":
             top = np.nanmax(np.abs(values)) if values.size else 0.0
             values = values / top if top > 0 else values
-        grid[:, j] = values
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(outputs) + 3),
-                                    max(2.5, 0.3 * len(params) + 1.5)))
+        grid[i, :] = values
+    label_in = 0.055 * max([len(n) for n in outputs] + [10])     # the row labels' width
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(params) + label_in + 2.0),
+                                    max(2.5, 0.26 * len(outputs) + 2.2)))
     image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0,
                       vmax=max(1.0, float(np.nanmax(grid))) if np.isfinite(grid).any() else 1.0)
     if grid.size <= 400:                      # the numbers too, while they fit
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if value < 0.5 else "black")
-    ax.set_xticks(np.arange(len(outputs)), outputs, rotation=60, ha="right", fontsize=6)
-    ax.set_yticks(np.arange(len(params)), params, fontsize=6)
+    ax.set_xticks(np.arange(len(params)), params, rotation=35, ha="right", fontsize=7)
+    ax.set_yticks(np.arange(len(outputs)), outputs, fontsize=7)
     fig.colorbar(image, ax=ax, label="ST" if result.method == "sobol" else "μ* / max μ*")
     ax.set_title("total Sobol' index" if result.method == "sobol"
                  else "Morris μ*, scaled per output", fontsize=8)
