@@ -579,12 +579,14 @@ def _sensitivity(page, data) -> str:
                 top = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 0.0
                 values = values / top if top else values
             z.append(values)
-        heat = go.Figure(go.Heatmap(z=np.array(z).T, x=outputs, y=params, colorscale="Viridis",
+        # outputs as rows: their names are long and there are usually more of them
+        heat = go.Figure(go.Heatmap(z=np.array(z), x=params, y=outputs, colorscale="Viridis",
                                     zmin=0, zmax=1, colorbar=dict(
                                         title="ST" if sobol else "μ* / max")))
         heat.update_layout(title=("total index ST" if sobol else "μ*, scaled per output") +
-                           ": parameters × outputs", xaxis_tickangle=-35)
-        parts.append(page.figure(heat, max(320, 120 + 28 * len(params))))
+                           ": outputs × parameters", xaxis_tickangle=-30,
+                           yaxis=dict(autorange="reversed", automargin=True))
+        parts.append(page.figure(heat, max(320, 140 + 24 * len(outputs))))
         rows, cols = _grid(len(shown))
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=shown)
         for k, name in enumerate(shown):
