@@ -3,12 +3,14 @@ progress. Axes carry units; curves of stored traces carry the point's parameter 
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 from cellsweep.cells.mechanisms import BUILTIN_UNITS
 from cellsweep.launch.files import save_figure
+from cellsweep.sweep.report_data import axis_label as _axis_label
+from cellsweep.sweep.report_data import fi_columns
+from cellsweep.sweep.report_data import family_data as _family_data
 from cellsweep.sweep.store import ResultsFile
 
 def variable_label(variable: str) -> str:
@@ -301,20 +303,6 @@ def _annotate_targets(model, result, path) -> None:
 # electrophysiologist's figures. A sweep's or optimisation's file with profile features holds one
 # profile per row: its plots are families of curves coloured by what the campaign varied.
 
-_FI_COLUMN = re.compile(r"^fi_curve@(?P<amp>[-+0-9.eE]+)nA(?P<exp>\[[0-9a-f]+\])?$")
-
-
-def fi_columns(feature_names) -> dict:
-    """{experiment suffix ("" or "[digest]"): [(amplitude nA, column name), ...] by amplitude}:
-    the FI curve a campaign's ``fi_curve@<a>nA`` features sample."""
-    out: dict = {}
-    for name in feature_names:
-        m = _FI_COLUMN.match(name)
-        if m:
-            out.setdefault(m["exp"] or "", []).append((float(m["amp"]), name))
-    return {k: sorted(v) for k, v in out.items()}
-
-
 def _text_list(values) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
@@ -371,10 +359,6 @@ def _row_curve(curves: dict, name: str):
         return None
     rows = np.flatnonzero(np.isfinite(c["values"]).any(axis=1))
     return (c["x"], c["values"][rows[0]], c) if rows.size else None
-
-
-def _axis_label(name: str, units: str) -> str:
-    return f"{name} ({units})" if units and units != "1" else name
 
 
 def draw_profile(results) -> dict:
@@ -580,49 +564,10 @@ def plot_profile(results, out_dir) -> list[Path]:
     return _save(draw_profile(results), out_dir, "profile_")
 
 
-def colour_parameter(f: ResultsFile, frame) -> str:
-    """The column families are coloured by: the first parameter that varies across the rows
-    with results (an evaluation id when none does)."""
-    import numpy as np
-
-    for name in f.param_names:
-        values = frame[name].to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        if values.size and values.min() != values.max():
-            return name
-    return "eval_id"
-
-
 def family_data(results) -> dict:
-    """What the family plots draw: {family: {"x", "rows" (rows × x), "x_label", "y_label",
-    "colour" (per row), "colour_label"}} for FI (from the ``fi_curve@<a>nA`` columns) and
-    every per-row curve but the passive ones (impedance, phase, dendritic profiles); rows
-    without results are left out."""
-    import numpy as np
-
-    f = results if isinstance(results, ResultsFile) else plotted(results)
-    frame = f.frame()
-    ok = (frame["status"] == "ok").to_numpy()
-    by = colour_parameter(f, frame[ok])
-    label = _labeller(f)
-    colour = frame[by].to_numpy(dtype=float)
-    out = {}
-    for suffix, points in fi_columns(f.feature_names).items():
-        rows = frame[[n for _, n in points]].to_numpy(dtype=float)
-        out[f"fi{suffix}"] = {"x": np.array([a for a, _ in points]), "rows": rows[ok],
-                              "x_label": "step amplitude (nA)", "y_label": "spike rate (Hz)",
-                              "colour": colour[ok], "colour_label": label(by)}
-    for name, c in sorted(f.curves().items()):
-        if name.split(".")[0].split("@")[0] in ("passive", "fi"):
-            continue
-        values = np.asarray(c["values"], dtype=float)[:len(frame)]
-        keep = ok[:len(values)] & np.isfinite(values).any(axis=1)
-        if keep.any():
-            out[name] = {"x": np.asarray(c["x"], dtype=float), "rows": values[keep],
-                         "x_label": _axis_label(c["x_label"], c["x_units"]),
-                         "y_label": _axis_label(name.split(".", 1)[-1], c["units"]),
-                         "colour": colour[:len(values)][keep], "colour_label": label(by)}
-    return out
+    """What the family plots draw (``sweep.report_data.family_data``, which the campaign report
+    draws too) of a results path or ``ResultsFile``."""
+    return _family_data(results if isinstance(results, ResultsFile) else plotted(results))
 
 
 def draw_families(results) -> dict:

@@ -6,6 +6,12 @@ never a results file, journal or lock); then ``sweep.report_data`` computes the 
 ``launch.report_page`` draws them, and the page is written under a temporary name and renamed
 into place. The best set's targets come from the config text stored in the file (read with
 the files it names where the campaign found them); without them the page says so.
+
+When the file stores no traces of the best set, it is re-simulated here (the one layer that
+runs NEURON for the report): with the campaign's own model (its config where the campaign found
+it, checked by signature), its mechanisms built, in a supervised child process (a crash or an
+endless loop costs a note on the page, never the report), and its feature values compared with
+the stored ones, which a deterministic evaluation reproduces bit for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 import click
 
 SUFFIXES = (".html", ".htm")
+TRACE_SAMPLES = 4000        # samples per re-simulated trace on the page, at most
 
 
 def default_output(results: Path) -> Path:
@@ -31,7 +38,9 @@ def default_output(results: Path) -> Path:
               show_default=True,
               help="Points drawn per scatter plot at most (a fixed-seed random sample; the "
                    "page says so).")
-def report(results, output, points):
+@click.option("--no-simulate", is_flag=True,
+              help="Do not re-simulate the best set when the file stores no traces of it.")
+def report(results, output, points, no_simulate):
     """One self-contained HTML page about a campaign (while it runs, or after): provenance,
     status, failures by message, the worker timeline, the response (curves, heatmaps or a
     scatter matrix), an optimisation's convergence, Pareto front and hall of fame, a profile's
@@ -46,8 +55,13 @@ def report(results, output, points):
     from cellsweep.sweep.report_data import gather
 
     data = gather(path, points=points)
-    targets = campaign_targets(path, data) if data["optimisation"] is not None else {}
-    write_page(out, render(data, targets))
+    features = campaign_features(path, data) if data["best"] is not None else {}
+    targets = {name: (f["mean"], f["std"]) for name, f in features.items()}
+    run = None
+    if data["best"] is not None and not data["best"]["traces"]:
+        run = ({"note": "not re-simulated (--no-simulate)"} if no_simulate else
+               resimulate(path, data["best"]))
+    write_page(out, render(data, targets, run, features))
     click.echo(str(out))
 
 
@@ -76,9 +90,10 @@ def write_page(out: Path, text: str) -> None:
         raise UsageProblem(f"--output {out}: cannot write ({exc.strerror or exc})") from None
 
 
-def campaign_targets(path: Path, data: dict) -> dict:
-    """{feature: (mean, std)} from the config text the results file holds, or {} when it
-    cannot be read (a file it names has moved, or it is not a config of this cellsweep)."""
+def campaign_features(path: Path, data: dict) -> dict:
+    """{feature: {"mean", "std", "protocol", "recording", "window_ms"}} from the config text the
+    results file holds ("protocol" empty for a profile measure), or {} when it cannot be read
+    (a file it names has moved, or it is not a config of this cellsweep)."""
     from cellsweep.cells.errors import FrameworkError
     from cellsweep.cells.loader import load_model
     from cellsweep.cells.schema import ConfigSource, parse_yaml
@@ -92,4 +107,97 @@ def campaign_targets(path: Path, data: dict) -> dict:
         model, _ = load_model(source)
     except (FrameworkError, OSError, ValueError, TypeError, KeyError):
         return {}
-    return {f.name: (float(f.mean), float(f.std)) for f in model.features}
+    return {f.name: {"mean": float(f.mean), "std": float(f.std),
+                     "protocol": "" if f.profile else f.protocol,
+                     "recording": "" if f.profile else f.recording,
+                     "window_ms": tuple(float(x) for x in f.window_ms) if f.window_ms else None}
+            for f in model.features}
+
+
+def resimulate(path: Path, best: dict) -> dict:
+    """The best set evaluated again with the campaign's model: ``{"traces": {protocol:
+    {recording: (t, v)}}, "features", "status", "message", "equal", "differs", "note"}``, or
+    ``{"note"}`` saying why it was not (no config, a changed config, mechanisms that do not
+    build, a failed or crashed evaluation). Never raises for any of these."""
+    from cellsweep.cells.errors import FrameworkError
+    from cellsweep.launch.checks import check_before_run
+    from cellsweep.launch.cli import campaign_model
+    from cellsweep.sweep.results import metadata
+
+    stored = metadata(path).get("config_from_output")
+    if not stored or not (path.parent / stored).is_file():
+        where = f" ({stored}, relative to the results file)" if stored else ""
+        return {"note": f"not re-simulated: the campaign's config{where} was not found beside "
+                        "the results file"}
+    try:
+        model = campaign_model(path, None, required=True, extra=tuple(best["parameters"]))
+    except (FrameworkError, OSError, ValueError) as exc:
+        return {"note": f"not re-simulated: {_one_line(exc)}"}
+    try:
+        check_before_run(model, print_warnings=False)
+    except (FrameworkError, OSError) as exc:
+        return {"note": f"not re-simulated: the mechanisms or locations are unavailable: "
+                        f"{_one_line(exc)}"}
+    record, dt = _evaluate_supervised(model, best)
+    if record.get("status") != "ok":
+        return {"note": f"not drawn: the re-simulation ended {record.get('status')} "
+                        f"({record.get('message', '')})"}
+    import numpy as np
+
+    names = best["feature_names"]
+    new = np.asarray(record["features"], dtype=float)
+    old = np.asarray(best["features"], dtype=float)
+    same = new.shape == old.shape and new.tobytes() == old.tobytes()
+    differs = [n for n, a, b in zip(names, old, new)
+               if not (a == b or (a != a and b != b))] if not same else []
+    traces: dict = {}
+    for key, values in (record.get("traces") or {}).items():
+        if key.startswith("curve:"):
+            continue
+        protocol, recording = _split_trace(model, key)
+        v = np.asarray(values, dtype=float)
+        traces.setdefault(protocol, {})[recording] = (np.arange(v.size) * dt, v)
+    return {"traces": traces, "features": new, "status": "ok", "equal": same,
+            "differs": differs, "dt_ms": dt,
+            "note": "re-simulated with the campaign's config: its feature values equal the "
+                    "stored ones bit for bit" if same else
+                    "re-simulated with the campaign's config, but its feature values DIFFER from "
+                    "the stored ones (" + ", ".join(differs) + "): the evaluation is not "
+                    "reproducible (a changed mechanism, NEURON or eFEL?)"}
+
+
+def _evaluate_supervised(model, best: dict) -> tuple[dict, float]:
+    """One evaluation of the best set in a supervised child process (the engine's), with
+    traces resampled to at most ``TRACE_SAMPLES`` samples each; (its record, the step)."""
+    from cellsweep.launch.supervisor import Limits, Supervisor, wait_any
+    from cellsweep.sweep.tasks import PointEvaluator
+
+    longest = max((p.tstop_ms for p in model.protocols), default=1.0)
+    dt = max(longest / (TRACE_SAMPLES - 1), float(model.simulation.dt_ms))
+    evaluator = PointEvaluator(model, tuple(best["parameters"]), trace_dt_ms=dt)
+    took = best.get("timings", {}).get("total", float("nan"))
+    timeout = 60.0 + 10.0 * (took if took == took else 60.0)
+    sup = Supervisor(evaluator, 0, Limits(timeout_s=timeout, max_attempts=1))
+    try:
+        sup.assign({"id": best["eval_id"], "params": dict(best["parameters"])})
+        while True:
+            record = sup.poll()
+            if record is not None:
+                return record, dt
+            wait_any([sup], 0.2)
+    finally:
+        sup.close()
+
+
+def _split_trace(model, key: str) -> tuple[str, str]:
+    """("protocol", "recording") of a ``protocol.recording`` trace key (names may hold dots)."""
+    for p in model.protocols:
+        for r in p.recordings:
+            if key == f"{p.name}.{r.name}":
+                return p.name, r.name
+    protocol, _, recording = key.partition(".")
+    return protocol, recording
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split())

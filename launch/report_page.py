@@ -1,6 +1,7 @@
 """The campaign report as one self-contained HTML page: plotly figures and HTML tables.
 
-``render(data, targets)`` draws what ``sweep.report_data.gather`` computed. The page needs no
+``render(data, targets, run, features)`` draws what ``sweep.report_data.gather`` computed, and
+the best set's re-simulation (``launch.report_command.resimulate``) when there is one. The page needs no
 network: plotly.js is inlined once in the head, styles are inline, MathJax is not used, and
 each figure is a ``<div>`` with the script that fills it (plotly encodes the arrays as base64
 binary, so a figure of a few thousand points costs tens of kB). Every text from the results
@@ -17,7 +18,8 @@ import numpy as np
 
 SECTIONS = (("provenance", "Provenance"), ("status", "Status"), ("failures", "Failures"),
             ("timeline", "Worker timeline"), ("response", "Response"),
-            ("optimisation", "Optimisation"), ("profile", "Profile"),
+            ("families", "Profile curves per row"), ("optimisation", "Optimisation"),
+            ("best", "Best set"), ("profile", "Profile"),
             ("sensitivity", "Sensitivity"), ("slowest", "Slowest evaluations"))
 STATUS_COLOURS = {"ok": "#2ca02c", "nan": "#ff7f0e", "error": "#d62728", "crashed": "#9467bd",
                   "timeout": "#8c564b", "pending": "#c7c7c7"}
@@ -40,22 +42,31 @@ pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:8px;font-size:12px;overf
 max-height:480px}
 .note{font-size:12.5px;color:#555}.empty{color:#777;font-style:italic}
 .kpi{display:inline-block;margin:4px 18px 8px 0}.kpi b{font-size:18px;display:block}
+.pair{display:flex;gap:14px;align-items:flex-start}.pair>.fig{flex:1 1 0;min-width:0;overflow:hidden}
+.pair>.side{flex:0 0 auto;max-width:46%;order:2}.miss{color:#b00020;font-weight:600}
 """
 
 
-def render(data: dict, targets: dict | None = None) -> str:
+def render(data: dict, targets: dict | None = None, run: dict | None = None,
+           features: dict | None = None) -> str:
     """The whole page. ``targets``: {feature: (mean, std)} of the campaign's config, if it
-    could be read."""
+    could be read; ``features``: {feature: {"protocol", "recording", "window_ms", ...}} of it
+    (which trace each feature measures); ``run``: the best set re-simulated (``{"traces",
+    "features", "equal", "note", ...}``) or why not (``{"note"}``), when the file stores no
+    traces of it."""
     import plotly.offline
 
     page = _Page()
+    targets, features = targets or {}, features or {}
     body = [
         _provenance(page, data),
         _status(page, data),
         _failures(data),
         _timeline(page, data),
         _response(page, data),
-        _optimisation(page, data, targets or {}),
+        _families(page, data),
+        _optimisation(page, data, targets, run, features),
+        _best_section(page, data, targets, run, features),
         _profile(page, data),
         _sensitivity(page, data),
         _slowest(data),
@@ -409,7 +420,56 @@ def _colour_range(values) -> tuple[float, float]:
     return float(lo), float(hi if hi > lo else lo + 1.0)
 
 
-def _optimisation(page, data, targets: dict) -> str:
+def _families(page, data) -> str:
+    """Each family of per-row profile curves (FI, impedance, dendritic profiles): one line per
+    drawn row, coloured by the parameter ``sweep.report_data.colour_parameter`` picks."""
+    import plotly.colors
+    import plotly.graph_objects as go
+
+    fam = data.get("families")
+    if not fam:
+        return ""
+    parts = []
+    for name, d in fam.items():
+        colour = np.asarray(d["colour"], dtype=float)
+        finite = colour[np.isfinite(colour)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        span = hi - lo or 1.0
+        shades = plotly.colors.sample_colorscale(
+            "Viridis", [float(np.clip((c - lo) / span, 0, 1)) if c == c else 0.0
+                        for c in colour]) if colour.size else []
+        fi = name.startswith("fi")
+        fig = go.Figure()
+        for y, c, shade, i in zip(d["rows"], colour, shades, d["ids"]):
+            fig.add_trace(go.Scatter(
+                x=d["x"], y=y, mode="lines+markers" if fi else "lines", name=f"id {int(i)}",
+                line=dict(color=shade, width=1.3), marker=dict(size=5, color=shade),
+                showlegend=False, hovertemplate=f"id {int(i)}, {_e(d['colour_by'])} "
+                f"{_num(c)}<br>%{{x:.4g}}, %{{y:.4g}}<extra></extra>"))
+        fig.add_trace(go.Scatter(          # the colour bar (no data of its own)
+            x=[None], y=[None], mode="markers", name="colour scale", showlegend=False,
+            hoverinfo="skip", marker=dict(color=[lo], cmin=lo, cmax=hi if hi > lo else lo + 1,
+                                          colorscale="Viridis", showscale=True,
+                                          colorbar=dict(title=d["colour_label"]))))
+        fig.update_layout(title=f"{name}: one curve per row, coloured by {d['colour_label']}",
+                          xaxis_title=d["x_label"], yaxis_title=d["y_label"])
+        drawn = (f"All {d['of']} ok rows that hold it are drawn." if d["shown"] >= d["of"] else
+                 f"{d['shown']} of {d['of']} ok rows that hold it are drawn, chosen uniformly "
+                 f"at random (seed {data['seed']}).")
+        parts += [f"<h3>{_e(name)}</h3>", _note(drawn), page.figure(fig, 380)]
+    return _section("families", "Profile curves per row", *parts)
+
+
+def _best_section(page, data, targets, run, features) -> str:
+    """A sweep's best set (an optimisation's is in its own section)."""
+    best = data.get("best")
+    if best is None or data.get("optimisation") is not None:
+        return ""
+    return _section("best", "Best set", _note(f"From {best['from']}."),
+                    _best(page, best, targets, run, features))
+
+
+def _optimisation(page, data, targets: dict, run=None, features=None) -> str:
     import plotly.graph_objects as go
 
     o = data["optimisation"]
@@ -465,14 +525,14 @@ def _optimisation(page, data, targets: dict) -> str:
                               numeric=tuple(range(3 + len(names)))))
     best = o.get("best")
     if best is not None:
-        parts.append(_best(page, best, o["features"], targets))
+        parts.append(_best(page, best, targets, run, features or {}))
     return _section("optimisation", "Optimisation", *parts)
 
 
-def _best(page, best, features, targets) -> str:
+def _best(page, best, targets, run, places) -> str:
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
+    features = best["feature_names"]
     rows, z = [], []
     for name, value, score in zip(features, best["features"], best["scores"]):
         mean, std = targets.get(name, (math.nan, math.nan))
@@ -495,19 +555,61 @@ def _best(page, best, features, targets) -> str:
                                 "(band: within one)", yaxis_title="(value − mean) / std")
         parts.append(page.figure(fig, 360))
     if best["traces"]:
-        names = list(best["traces"])
-        fig = make_subplots(rows=len(names), cols=1, subplot_titles=names)
-        for k, name in enumerate(names):
-            t, v = best["traces"][name]
-            fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=name, showlegend=False),
-                          row=k + 1, col=1)
-            fig.update_xaxes(title_text="time (ms)", row=k + 1, col=1)
-        fig.update_layout(title="the best set's stored traces")
-        parts.append(page.figure(fig, 220 * len(names) + 80))
+        parts.append(_trace_panels(page, best["traces"], dict(zip(features, best["features"])),
+                                   targets, places, "stored"))
+    elif run is not None and run.get("traces"):
+        parts.append(f'<p class="note" id="resimulation">{_e(run["note"])}.</p>')
+        if not run["equal"]:
+            parts.append('<p class="miss">The re-simulated features differ from the stored '
+                         "ones; the panels show the re-simulation's values.</p>")
+        parts.append(_trace_panels(page, run["traces"], dict(zip(features, run["features"])),
+                                   targets, places, "re-simulated"))
     else:
-        parts.append(_note("The file stores no traces of this evaluation (run.traces was not "
-                           "set); cellsweep plot --config re-simulates the best set's traces."))
+        why = run["note"] if run is not None else "not re-simulated"
+        parts.append(f'<p class="note" id="resimulation">The file stores no traces of this '
+                     f"evaluation (run.traces was not set) and they are {_e(why)}.</p>")
     return "".join(parts)
+
+
+def _trace_panels(page, traces, values, targets, places, how: str) -> str:
+    """One figure per protocol (its recordings stacked), the eFEL windows of its features
+    shaded; beside it the features measured on it: value, target mean ± std, distance."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    out = []
+    for protocol, recordings in traces.items():
+        names = list(recordings)
+        fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True,
+                            subplot_titles=[f"{protocol} / {r}" for r in names])
+        for k, rec in enumerate(names):
+            t, v = recordings[rec]
+            fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=f"{protocol} / {rec}",
+                                     showlegend=False, line=dict(width=1.2)), row=k + 1, col=1)
+        fig.update_xaxes(title_text="time (ms)", row=len(names), col=1)
+        on = [n for n, p in places.items() if p.get("protocol") == protocol]
+        for start, end in sorted({tuple(places[n]["window_ms"]) for n in on
+                                  if places[n].get("window_ms")}):
+            fig.add_vrect(x0=start, x1=end, fillcolor="rgba(255,127,14,0.08)", line_width=0,
+                          row="all", col=1)
+        fig.update_layout(title=f"{protocol}: the best set's {how} traces"
+                          + (" (shaded: the features' windows)" if on else ""))
+        rows = []
+        for n in on:
+            value = values.get(n, math.nan)
+            mean, std = targets.get(n, (math.nan, math.nan))
+            dist = abs(value - mean) / std if std == std and std else math.nan
+            verdict = ("missing" if value != value else "–" if dist != dist else
+                       "within 1 std" if dist <= 1 else f"{dist:.3g} std off")
+            miss = value != value or (dist == dist and dist > 2)
+            rows.append((n, _num(value, 5), f"{_num(mean, 5)} ± {_num(std, 3)}",
+                         _Raw(f'<span class="miss">{_e(verdict)}</span>') if miss else verdict))
+        side = (_table(["feature", "value", "target", "distance"], rows, numeric=(1,)) if rows
+                else '<p class="empty">no feature measures this protocol</p>')
+        # the table first: the figure's script sizes it to what is left when it runs
+        out.append(f'<div class="pair"><div class="side">{side}</div><div class="fig">'
+                   f'{page.figure(fig, 200 * len(names) + 110)}</div></div>')
+    return "".join(out)
 
 
 def _profile(page, data) -> str:

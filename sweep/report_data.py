@@ -3,8 +3,10 @@
 ``gather(path)`` reads the file once through ``sweep.store`` (with what a running or killed
 campaign's journal holds beyond it, as ``results.current`` does) and returns one dict per
 section: ``provenance``, ``status``, ``failures``, ``timeline``, ``response``, ``optimisation``,
-``profile``, ``slowest``, ``sensitivity`` (a section the file has nothing for is ``None``). The page
-(``launch.report_page``) only draws and formats these.
+``profile``, ``best``, ``families``, ``slowest``, ``sensitivity`` (a section the file has nothing
+for is ``None``). The page (``launch.report_page``) only draws and formats these; what needs
+NEURON (re-simulating the best set when the file stores no traces of it) is done by
+``launch.report_command`` and handed to the page beside these.
 
 Why columns and never rows: a million-row file must report in seconds, so everything is numpy
 over the stored columns (statuses by ``bincount``, failures grouped with pandas over the failed
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ SLOWEST = 20             # the slowest evaluations listed
 SHOWN_FEATURES = 12      # features drawn as response curves or heatmaps, at most
 MATRIX_PARAMETERS = 6    # parameters of the scatter matrix, at most
 GRID_AXIS = 200          # distinct values per axis up to which a 2-parameter grid is a heatmap
+FAMILY_ROWS = 200        # curves drawn per family of profile curves, at most (one per row)
 
 
 def gather(path, points: int = POINTS, seed: int = 0) -> dict:
@@ -57,6 +61,9 @@ def gather(path, points: int = POINTS, seed: int = 0) -> dict:
     out["response"] = response(f, ok, points, rng_seed) if f.kind != "profile" else None
     out["optimisation"] = optimisation(f, ok, points, rng_seed) if f.kind == "optimise" else None
     out["profile"] = profile(f)
+    out["best"] = (out["optimisation"]["best"] if out["optimisation"] is not None else
+                   lowest_total(f, ok) if f.kind != "profile" else None)
+    out["families"] = families(f, seed=rng_seed) if f.kind != "profile" else None
     out["slowest"] = slowest(f)
     out["sensitivity"] = sensitivity(f)
     return out
@@ -325,25 +332,46 @@ def optimisation(f, ok: np.ndarray, points: int, seed: int) -> dict:
                                    "(the optimisation has not finished)"
     out["hall_of_fame"] = sets
     out["parameters"] = list(f.param_names)
-    out["best"] = _best(f, sets[0]["eval_id"]) if sets else None
+    out["best"] = _best(f, sets[0]["eval_id"], out["hall_of_fame_from"]) if sets else None
     return out
 
 
-def _best(f, eval_id: int) -> dict | None:
-    """The best set's row: features and scores, and its stored traces if the file has them."""
+def lowest_total(f, ok: np.ndarray) -> dict | None:
+    """A sweep's best set: the ok row of the lowest total score (ties: the lower id)."""
+    rows = np.flatnonzero(ok)
+    if not rows.size:
+        return None
+    total = f.column("total_score")[rows]
+    keep = np.isfinite(total)
+    if not keep.any():
+        return None
+    rows, total = rows[keep], total[keep]
+    ids = f.column("eval_id")[rows]
+    top = np.lexsort((ids, total))[0]
+    return _best(f, int(ids[top]), "the ok evaluation with the lowest total score")
+
+
+def _best(f, eval_id: int, chosen_from: str = "") -> dict | None:
+    """The best set's row: parameters, features and scores, and its stored traces
+    (``{protocol: {recording: (t, v)}}``) if the file has them."""
     row = np.flatnonzero(f.column("eval_id") == eval_id)
     if not row.size:
         return None
     i = int(row[0])
-    traces = {}
+    traces: dict = {}
     if f.trace_names():
         try:
-            traces = {f"{p} / {r}": (t, v[0]) for (p, r), (t, v) in f.traces([i]).items()
-                      if np.isfinite(v).any()}
+            for (p, r), (t, v) in f.traces([i]).items():
+                if np.isfinite(v).any():
+                    traces.setdefault(p, {})[r] = (t, v[0])
         except St.FormatError:
             traces = {}                   # the row is in the journal only
-    return {"eval_id": eval_id, "features": f.column("features")[i],
+    params = f.column("parameters")[i]
+    return {"eval_id": eval_id, "from": chosen_from,
+            "parameters": {n: float(v) for n, v in zip(f.param_names, params)},
+            "feature_names": list(f.feature_names), "features": f.column("features")[i],
             "scores": f.column("scores")[i], "total_score": float(f.column("total_score")[i]),
+            "timings": dict(zip(TIMINGS, (float(x) for x in f.column("timings")[i]))),
             "traces": traces}
 
 
@@ -417,6 +445,89 @@ def profile(f) -> dict | None:
     if not measures and not curves and fi is None:
         return None
     return {"measures": measures, "fi": fi, "curves": curves, "finished": group is not None}
+
+
+# -- families of per-row profile curves (a sweep's or optimisation's profile features) ---------------
+_FI_COLUMN = re.compile(r"^fi_curve@(?P<amp>[-+0-9.eE]+)nA(?P<exp>\[[0-9a-f]+\])?$")
+
+
+def fi_columns(feature_names) -> dict:
+    """{experiment suffix ("" or "[digest]"): [(amplitude nA, column name), ...] by amplitude}:
+    the FI curve a campaign's ``fi_curve@<a>nA`` features sample."""
+    out: dict = {}
+    for name in feature_names:
+        m = _FI_COLUMN.match(name)
+        if m:
+            out.setdefault(m["exp"] or "", []).append((float(m["amp"]), name))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def colour_parameter(f, frame) -> str:
+    """The column families are coloured by: the first parameter that varies across the rows
+    with results (an evaluation id when none does)."""
+    for name in f.param_names:
+        values = frame[name].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size and values.min() != values.max():
+            return name
+    return "eval_id"
+
+
+def axis_label(name: str, units: str) -> str:
+    return f"{name} ({units})" if units and units != "1" else name
+
+
+def family_data(f) -> dict:
+    """What the family plots draw (``launch.plots`` as PNGs, the report interactively):
+    {family: {"x", "rows" (rows × x), "ids", "x_label", "y_label", "colour" (per row),
+    "colour_by", "colour_label"}} for FI (from the ``fi_curve@<a>nA`` columns) and every per-row
+    curve but the passive ones (impedance, phase, dendritic profiles); rows without results are
+    left out."""
+    fi, curves = fi_columns(f.feature_names), f.curves()
+    if not fi and not curves:
+        return {}                     # no frame of a million rows for nothing
+    frame = f.frame()
+    ok = (frame["status"] == "ok").to_numpy()
+    by = colour_parameter(f, frame[ok])
+    units = dict(zip(f.param_names, f.param_units))
+    label = axis_label(by, units.get(by, "")) if units.get(by) != "constant" else by
+    colour = frame[by].to_numpy(dtype=float)
+    ids = frame["eval_id"].to_numpy()
+    out = {}
+    for suffix, points in fi.items():
+        rows = frame[[n for _, n in points]].to_numpy(dtype=float)
+        out[f"fi{suffix}"] = {"x": np.array([a for a, _ in points]), "rows": rows[ok],
+                              "ids": ids[ok], "x_label": "step amplitude (nA)",
+                              "y_label": "spike rate (Hz)", "colour": colour[ok],
+                              "colour_by": by, "colour_label": label}
+    for name, c in sorted(curves.items()):
+        if name.split(".")[0].split("@")[0] in ("passive", "fi"):
+            continue
+        values = np.asarray(c["values"], dtype=float)[:len(frame)]
+        keep = ok[:len(values)] & np.isfinite(values).any(axis=1)
+        if keep.any():
+            out[name] = {"x": np.asarray(c["x"], dtype=float), "rows": values[keep],
+                         "ids": ids[:len(values)][keep],
+                         "x_label": axis_label(c["x_label"], c["x_units"]),
+                         "y_label": axis_label(name.split(".", 1)[-1], c["units"]),
+                         "colour": colour[:len(values)][keep], "colour_by": by,
+                         "colour_label": label}
+    return out
+
+
+def families(f, rows: int = FAMILY_ROWS, seed: int = 0) -> dict | None:
+    """``family_data`` with at most ``rows`` curves per family, chosen uniformly at random
+    (fixed ``seed``); each family says how many it shows (``shown``) of how many (``of``)."""
+    data = family_data(f)
+    if not data:
+        return None
+    out = {}
+    for name, d in data.items():
+        pick = _sample(len(d["rows"]), rows, seed)
+        out[name] = {**d, "rows": d["rows"][pick], "ids": d["ids"][pick],
+                     "colour": d["colour"][pick], "shown": int(pick.size),
+                     "of": int(len(d["rows"]))}
+    return out
 
 
 def slowest(f, n: int = SLOWEST) -> dict | None:

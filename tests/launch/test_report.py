@@ -17,6 +17,7 @@ from support.response import write_many, write_results
 from tests.browser import not_blank, open_page
 from tests.helpers import DATA, plain, run_cellsweep, write_config
 from tests.launch.test_profile_command import CELL as PROFILE_CELL
+from tests.sweep.test_report_data import write_fi_sweep
 
 MAIN = ("provenance", "status", "failures", "timeline", "slowest")
 
@@ -31,9 +32,22 @@ def page_of(results, *args) -> tuple:
     return path, Path(path).read_text(encoding="utf-8")
 
 
-def check_in_browser(path, sections) -> dict:
+def page_in_process(results, *args) -> str:
+    """The page's text, ``cellsweep report`` run in this process (no interpreter start)."""
+    from click.testing import CliRunner
+
+    from cellsweep.launch.cli import main
+
+    result = CliRunner().invoke(main, ["report", str(results), *map(str, args)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return Path(result.output.strip().splitlines()[-1]).read_text(encoding="utf-8")
+
+
+def check_in_browser(path, sections, traces=False):
     """Open the page: no errors, no remote requests, the sections there, every plotly graph
-    drawn with data; returns what the DOM says of the tables."""
+    drawn with data; returns what the DOM says of the tables (and with ``traces``, each
+    graph's traces as (name, y values) pairs)."""
     with open_page(path, height=1100, settle_ms=300) as view:
         assert view.errors == []
         assert view.requests == []
@@ -44,12 +58,16 @@ def check_in_browser(path, sections) -> dict:
         figures = view.evaluate("document.querySelectorAll('div[id^=figure-]').length")
         assert len(plots) == figures > 0 and min(plots) > 0, (plots, figures)
         assert not_blank(view.screenshot())
-        return view.evaluate("""(() => { const out = {};
+        tables = view.evaluate("""(() => { const out = {};
             for (const s of document.querySelectorAll('section')) {
               out[s.id] = Array.from(s.querySelectorAll('table')).map(t =>
                 Array.from(t.querySelectorAll('tbody tr')).map(r =>
                   Array.from(r.cells).map(c => c.textContent)));
             } return out; })()""")
+        if not traces:
+            return tables
+        return tables, view.evaluate("""Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .map(e => e._fullData.map(t => [t.name || '', Array.from(t.y || [])]))""")
 
 
 # -- a sweep of a real cell with failures ------------------------------------------------------------
@@ -141,6 +159,70 @@ def test_profile_page_has_its_measures_and_curves(tmp_path):
     assert "v_rest" in names and "fi_slope" in names
 
 
+# -- a sweep with a profile feature and no stored traces: families, the best re-simulated ----------
+@pytest.fixture(scope="module")
+def fi_sweep(tmp_path_factory):
+    return write_fi_sweep(tmp_path_factory.mktemp("report_fi"))
+
+
+@pytest.mark.neuron
+def test_best_is_resimulated_bit_equal_and_drawn_with_the_fi_family(fi_sweep):
+    from cellsweep.launch.report_command import resimulate
+    from cellsweep.sweep.report_data import gather
+
+    f = ResultsFile(fi_sweep)
+    frame = f.frame()
+    best = gather(fi_sweep)["best"]
+    run = resimulate(fi_sweep, best)
+    row = frame[frame["eval_id"] == best["eval_id"]].iloc[0]
+    stored = row[f.feature_names].to_numpy(dtype=float)
+    assert run["equal"] and run["features"].tobytes() == stored.tobytes()   # bit for bit
+    t, v = run["traces"]["step"]["soma"]
+    assert t[-1] == pytest.approx(100.0) and v.max() > 0 > v.min()          # it fired
+
+    path, text = page_of(fi_sweep)
+    _, drawn = check_in_browser(path, MAIN + ("response", "families", "best"), traces=True)
+    assert "its feature values equal the stored ones bit for bit" in text
+    (trace,) = [y for traces in drawn for name, y in traces if name == "step / soma"]
+    np.testing.assert_array_equal(trace, v)
+    (family,) = [traces for traces in drawn if any(name.startswith("id ") for name, _ in traces)]
+    rows = {int(name[3:]): y for name, y in family if name.startswith("id ")}
+    columns = ["fi_curve@0nA", "fi_curve@0.2nA", "fi_curve@0.4nA"]
+    assert sorted(rows) == frame["eval_id"].tolist()                         # one per row
+    for i, y in rows.items():
+        np.testing.assert_array_equal(y, frame.loc[frame["eval_id"] == i, columns].to_numpy()[0])
+    assert "All 4 ok rows that hold it are drawn" in text
+
+
+@pytest.mark.neuron
+def test_no_simulate_a_lost_or_changed_config_and_a_differing_file_are_said(fi_sweep, tmp_path):
+    text = page_in_process(fi_sweep, "--no-simulate", "--output", tmp_path / "plain.html")
+    assert "not re-simulated (--no-simulate)" in text and "re-simulated traces" not in text
+    alone = tmp_path / "alone" / "fi.h5"                 # the file without its config
+    alone.parent.mkdir()
+    shutil.copy(fi_sweep, alone)
+    text = page_in_process(alone)
+    assert "not re-simulated: the campaign&#x27;s config (fi.yaml, relative to the results " \
+           "file) was not found beside the results file" in text
+    changed = tmp_path / "changed" / "fi.h5"             # beside a config that is not its own
+    changed.parent.mkdir()
+    shutil.copy(fi_sweep, changed)
+    shutil.copy(fi_sweep.parent / "ball_stick.swc", changed.parent)
+    config = (fi_sweep.parent / "fi.yaml").read_text()
+    (changed.parent / "fi.yaml").write_text(config.replace("mean: 5, std: 1", "mean: 6, std: 1"))
+    text = page_in_process(changed)
+    assert "not re-simulated: " in text and "is not the config that produced" in text
+    forged = tmp_path / "forged" / "fi.h5"              # a stored value one ulp off
+    shutil.copytree(fi_sweep.parent, forged.parent, ignore=shutil.ignore_patterns("*.html"))
+    best = ResultsFile(forged).frame().sort_values(["total_score", "eval_id"]).iloc[0]
+    i = int(best["eval_id"])
+    with plain(forged, "r+") as h:
+        h["features"][i, 1] = np.nextafter(h["features"][i, 1], 0)
+    text = page_in_process(forged)
+    assert "its feature values DIFFER from the stored ones (step.soma.voltage_base)" in text
+    assert "re-simulated traces" in text
+
+
 # -- a running campaign, a large file, a sensitivity design -----------------------------------------
 def test_running_campaign_page(tmp_path):
     path = tmp_path / "running.h5"
@@ -186,7 +268,7 @@ def test_sensitivity_design_page(tmp_path):
         "step.stim.amp_nA": {"low": 0.0, "high": 0.5}}}
     config = tmp_path / "morris.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
-    page, text = page_of(run_sweep(config))
+    page, text = page_of(run_sweep(config), "--no-simulate")  # its features are not the cell's
     assert "Morris screening" in text and 'id="sensitivity"' in text
     assert text.count("Plotly.newPlot") == len(re.findall(r'<div id="figure-\d+"', text))
 

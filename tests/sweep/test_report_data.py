@@ -171,3 +171,87 @@ def test_sensitivity_section_only_for_sensitivity_designs(tmp_path, random3):
     assert sa["design"] == "saltelli" and sa["result"].method == "sobol"
     assert set(sa["result"].table["index"]) == {"S1", "ST"}
     assert R.gather(random3[0])["sensitivity"] is None
+
+
+# -- a sweep with a profile feature: its family of FI curves, its best set ---------------------------
+FI_SWEEP = """
+cell:
+  name: tiny_ball_stick
+  morphology: ball_stick.swc
+  insert: {somatic: [hh], basal: [pas]}
+  fixed: {celsius: 6.3, Ra.all: 100, cm.all: 1.0, g_pas.basal: 1.0e-4, e_pas.basal: -65}
+  free:
+    gnabar_hh.somatic: {low: 0.05, high: 0.2, default: 0.12}
+protocols:
+  step:
+    tstop_ms: 100
+    stimuli: {stim: {kind: step, amp_nA: 0.3, delay_ms: 20, duration_ms: 60}}
+profile:
+  fi: {amplitudes_nA: [0.0, 0.2, 0.4], delay_ms: 20, duration_ms: 100, after_ms: 10}
+features:
+  - {protocol: step, efel: Spikecount, mean: 5, std: 1}
+  - {protocol: step, efel: voltage_base, mean: -65, std: 2}
+  - {profile: fi_curve, mean: [0, 10, 20], std: 5}
+sweep:
+  design: grid
+  parameters: {gnabar_hh.somatic: {values: [0.08, 0.11, 0.14, 0.17]}}
+run: {progress: none}
+"""
+
+
+def write_fi_sweep(folder):
+    """A real NEURON sweep of the tiny cell with a 3-amplitude FI curve as features and no
+    stored traces (4 rows, about 2 s): ``folder/fi.h5`` beside its config ``fi.yaml``."""
+    import shutil
+
+    from tests.helpers import run_cellsweep, write_config
+
+    shutil.copy(DATA / "tiny" / "ball_stick.swc", folder / "ball_stick.swc")
+    config = write_config(folder / "fi.yaml", FI_SWEEP)
+    output = folder / "fi.h5"
+    run_cellsweep("run", config, "-o", output, "--workers", "2", timeout=300)
+    return output
+
+
+@pytest.fixture(scope="module")
+def fi_sweep(tmp_path_factory):
+    return write_fi_sweep(tmp_path_factory.mktemp("fi_sweep"))
+
+
+@pytest.mark.neuron
+def test_families_are_the_rows_fi_columns_sampled_with_a_seed(fi_sweep):
+    f = St.ResultsFile(fi_sweep)
+    frame = f.frame()
+    columns = ["fi_curve@0nA", "fi_curve@0.2nA", "fi_curve@0.4nA"]
+    fam = R.gather(fi_sweep)["families"]
+    assert list(fam) == ["fi"]
+    fi = fam["fi"]
+    assert (fi["shown"], fi["of"]) == (4, 4) and fi["colour_by"] == "gnabar_hh.somatic"
+    np.testing.assert_array_equal(fi["x"], [0.0, 0.2, 0.4])
+    np.testing.assert_array_equal(fi["rows"], frame[columns].to_numpy())
+    np.testing.assert_array_equal(fi["colour"], frame["gnabar_hh.somatic"].to_numpy())
+    assert fi["colour_label"] == "gnabar_hh.somatic (S/cm2)"
+    two = R.families(f, rows=2, seed=1)["fi"]
+    assert (two["shown"], two["of"]) == (2, 4)
+    by_id = frame.set_index("eval_id")
+    np.testing.assert_array_equal(two["rows"], by_id.loc[two["ids"], columns].to_numpy())
+    np.testing.assert_array_equal(two["colour"],
+                                  by_id.loc[two["ids"], "gnabar_hh.somatic"].to_numpy())
+    assert np.array_equal(R.families(f, rows=2, seed=1)["fi"]["ids"], two["ids"])
+
+
+@pytest.mark.neuron
+def test_a_sweeps_best_is_its_lowest_total_score(fi_sweep, random3):
+    frame = St.ResultsFile(fi_sweep).frame()
+    best = R.gather(fi_sweep)["best"]
+    want = frame.sort_values(["total_score", "eval_id"]).iloc[0]
+    assert best["eval_id"] == int(want["eval_id"]) and best["traces"] == {}
+    assert best["parameters"] == {"gnabar_hh.somatic": float(want["gnabar_hh.somatic"])}
+    assert best["features"].tobytes() == frame.loc[want.name, best["feature_names"]] \
+        .to_numpy(dtype=float).tobytes()
+    data = R.gather(random3[0])
+    assert data["families"] is None                   # no profile features
+    ok = St.ResultsFile(random3[0]).frame().query("status == 'ok'")
+    assert data["best"]["total_score"] == ok["total_score"].min()
+    assert data["best"]["eval_id"] == int(ok.sort_values(["total_score", "eval_id"])
+                                          .iloc[0]["eval_id"])
