@@ -24,6 +24,10 @@ with the meaning DendroTweaks' own loader (``Model.load_morphology``, ``load_bio
 - ``d_lambda`` -> the d_lambda rule at 100 Hz (a stimuli folder's ``simulation.d_lambda`` wins,
   as in DendroTweaks); the simulation: fixed step ``dt``, ``temperature`` -> ``celsius``,
   ``v_init``, ``duration`` -> the protocol's ``tstop_ms``.
+- a synapse population (``stimuli.populations`` with its rows of ``synapses.csv``) -> a
+  ``synapses`` stimulus of ``Default/<syn_type>.mod`` synapses whose events (``spike_times_ms``,
+  played by ``Default/vecstim.mod``'s VecStim) are drawn from the population's seed as
+  DendroTweaks draws them (``cells.dendrotweaks_trains``); an unseeded population is refused.
 - sections are numbered as DendroTweaks numbers them (depth first, children with fewer
   branch points first) and found by their points among the sections NEURON's Import3d makes.
 """
@@ -42,6 +46,7 @@ from cellsweep.cells import dendrotweaks_distributions as DT
 from cellsweep.cells import schema
 from cellsweep.cells.config import HOC_RESERVED, display_path, model_from_dict
 from cellsweep.cells.errors import ConfigError, MechanismError, MorphologyError, Problem
+from cellsweep.cells.dendrotweaks_trains import population_trains
 from cellsweep.cells.mechanisms import gathered_dir, mod_files, parse_mod
 from cellsweep.cells.schema import Problems, Section, did_you_mean, join_path, quote, type_name
 
@@ -54,6 +59,16 @@ SELECT_BY = ("distance", "domain_distance", "diam", "section_diam")
 SECTION_PARAMS = ("cm", "Ra")
 FREQUENCY_HZ = 100.0            # DendroTweaks' set_segmentation(f=100)
 DEFAULT_MECHANISMS = ("Leak", "CaDyn")   # DendroTweaks takes them from ../Default
+# DendroTweaks' synapse types (Default/<type>.mod) and the kinetic parameters it sets on each
+SYNAPSE_KINETICS = {
+    "AMPA": ("gmax", "tau_rise", "tau_decay", "e"),
+    "NMDA": ("gmax", "tau_rise", "tau_decay", "e", "gamma", "mu"),
+    "AMPA_NMDA": ("gmax_AMPA", "gmax_NMDA", "tau_rise_AMPA", "tau_decay_AMPA", "tau_rise_NMDA",
+                  "tau_decay_NMDA", "e", "gamma", "mu"),
+    "GABAa": ("gmax", "tau_rise", "tau_decay", "e"),
+}
+INPUT_DEFAULTS = {"rate": 1.0, "noise": 0.0, "start": 100.0, "end": 200.0, "weight": 1.0,
+                  "delay": 0.0}                 # a Population's input_params before the file's
 
 
 def config_text(folder, config_path, morphology=None, biophys=None, stimuli=None) -> str:
@@ -353,23 +368,26 @@ class _Reader:
         groups = self._groups(groups_data, present, problems, cell)
         self._params(params, groups, cell, fixed, problems, label)
 
-    def _default_mechanism(self, mech: str, where: str, problems: Problems) -> None:
-        """``Leak``/``CaDyn``: DendroTweaks' ``load_biophys`` takes them from the shared
+    def _default_mechanism(self, mech: str, where: str, problems: Problems,
+                           kind: str = "density", file: str = "") -> None:
+        """``Leak``/``CaDyn`` (and a population's synapse type and ``VecStim``, from
+        ``vecstim.mod``): DendroTweaks' ``load_biophys`` takes them from the shared
         ``Default/`` beside the folder (``<parent>/Default/<name>.mod``), never from
         ``biophys/mod``."""
         if mech in self.defaults:
             return                         # found, or reported at its first domain
         self.defaults[mech] = None
-        shared = self.options["folder"].parent / "Default" / f"{mech}.mod"
+        file = file or f"{mech}.mod"
+        shared = self.options["folder"].parent / "Default" / file
         if not shared.is_file():
-            own = self.options["folder"] / "biophys" / "mod" / f"{mech}.mod"
+            own = self.options["folder"] / "biophys" / "mod" / file
             problems.add(where, f"mechanism {quote(mech)}: DendroTweaks takes it from "
                                 f"{display_path(shared)}, not found" + (
                                     f" (it never reads {display_path(own)})"
                                     if own.is_file() else "")
                          + "; copy DendroTweaks' own "
-                           f"{mech}.mod there (the dendrotweaks package's biophys/default_mod/"
-                           f"{mech}.mod, which DendroTweaks copies into an empty or missing "
+                           f"{file} there (the dendrotweaks package's biophys/default_mod/"
+                           f"{file}, which DendroTweaks copies into an empty or missing "
                            "Default/ when it opens the folder)")
             return
         try:
@@ -377,7 +395,8 @@ class _Reader:
         except MechanismError as exc:
             problems.add(where, f"mechanism {quote(mech)}: {exc}")
             return
-        if (found.name, found.kind) != (mech, "density"):
+        if (found.name, found.kind) != (mech, kind) or \
+                (kind == "point" and not found.receives_events):
             problems.add(where, f"mechanism {quote(mech)}: {display_path(shared)} defines the "
                                 f"{found.kind} mechanism {quote(found.name)}; DendroTweaks inserts "
                                 f"{mech} from that file")
@@ -578,11 +597,8 @@ class _Reader:
                       "duration": sim.number("duration", 300.0, gt=0)}
             d_lambda = sim.number("d_lambda", None, gt=0) if sim.has("d_lambda") else None
             sim.finish()
-            populations = stim.raw("populations", {})
+            populations = stim.section("populations")
             stim.finish()
-            if populations:
-                stim.error("populations", "synapse populations are not supported by cellsweep "
-                                          "yet; remove them (and synapses.csv)")
             if d_lambda is not None:
                 d_lambdas.add(d_lambda)
             for key in ("celsius", "v_init", "dt"):
@@ -597,9 +613,8 @@ class _Reader:
                 continue
             self._iclamps(folder / "iclamps.csv", morph, protocol["stimuli"])
             self._recordings(folder / "recordings.csv", morph, protocol["recordings"])
-            synapses = folder / "synapses.csv"
-            if synapses.is_file() and len(_csv_rows(synapses, self.problems_of(synapses))) > 0:
-                self.problems_of(synapses).add("", "synapses are not supported by cellsweep yet")
+            self._populations(populations, folder / "synapses.csv", morph, protocol["stimuli"],
+                              join_path(join_path("protocols", name), "stimuli"), label)
             if not protocol["recordings"]:
                 del protocol["recordings"]     # cellsweep's default: the soma, named soma
             protocols[name] = protocol
@@ -632,6 +647,104 @@ class _Reader:
                 problems.items.append(Problem(f"{display_path(path)}:{i}", "",
                                               f"expected numbers in {', '.join(columns)}"))
         return out
+
+    def _populations(self, pops: Section, path: Path, morph, out: dict, where: str,
+                     label: str) -> None:
+        """``stimuli.populations`` with ``synapses.csv`` -> one ``synapses`` stimulus per
+        population, its events given (``spike_times_ms``) as DendroTweaks draws them
+        (``cells.dendrotweaks_trains``), delivered by ``Default/vecstim.mod``'s VecStim to
+        ``Default/<syn_type>.mod``."""
+        if pops.items() and not path.is_file():
+            pops.error(None, f"{display_path(path)} not found: DendroTweaks loads no population "
+                             "without it; remove stimuli.populations or write the file")
+            return
+        rows = self._rows(path, ("sec_idx", "loc", "pop_idx"))
+        used = set()
+        for name, data in pops.items():
+            p = Section(data, pops.key_path(name), pops.problems)
+            p.raw("name", None)
+            idx = p.number("idx", integer=True)
+            if idx is not None:
+                used.add(int(idx))
+            syn_type = p.string("syn_type", choices=tuple(SYNAPSE_KINETICS))
+            n = p.number("N", ge=0, integer=True)
+            inputs = self._input_params(p.section("input_params"))
+            kinetic = p.section("kinetic_params")
+            params = {key: kinetic.raw(key) for key, _ in kinetic.items()}
+            missing = [k for k in SYNAPSE_KINETICS.get(syn_type, ()) if k not in params]
+            if missing:
+                p.error("kinetic_params", f"missing {', '.join(missing)}: DendroTweaks would take "
+                        "its module-wide defaults, which an earlier population of the same type "
+                        "loaded in the process may have changed")
+            p.finish()
+            if not re.match(r"^[A-Za-z_]\w*$", str(name)) or name in out:
+                pops.error(name, f"population name {quote(name)}: cellsweep names its stimulus "
+                                 "after it: expected an identifier not used by another stimulus")
+                continue
+            if syn_type is not None:
+                self._default_mechanism(syn_type, p.key_path("syn_type"), pops.problems,
+                                        kind="point")
+                self._default_mechanism("VecStim", p.key_path("syn_type"), pops.problems,
+                                        kind="artificial", file="vecstim.mod")
+            if idx is None or n is None or inputs is None or missing or syn_type is None:
+                continue
+            places: dict = {}          # (sec_idx, loc) -> location, in DendroTweaks' order
+            count = 0
+            for line, row in rows:
+                if int(row["pop_idx"]) != idx:
+                    continue
+                count += 1
+                location = self._location(path, line, row, morph, {})
+                if location is not None:
+                    places.setdefault((row["sec_idx"], row["loc"]), []).append(location)
+            if count != n:
+                p.error("N", f"{n:g} synapses, but {display_path(path)} lists {count} with "
+                             f"pop_idx {idx:g}")
+                continue
+            locations = [loc for group in places.values() for loc in group]
+            if len(locations) != count:
+                continue                   # a row was refused
+            trains = population_trains(int(n), inputs["rate"], inputs["noise"], inputs["start"],
+                                       inputs["end"], inputs["seed"])
+            out[name] = {"kind": "synapses", "synapse": syn_type, "synapse_params": params,
+                         "locations": locations, "spike_times_ms": trains,
+                         "weight_uS": inputs["weight"], "netcon_delay_ms": inputs["delay"]}
+            self.origins[join_path(where, name)] = (label, pops.key_path(name))
+        for line, row in rows:
+            if row["pop_idx"] not in used:
+                self.problems_of(path).items.append(Problem(
+                    f"{display_path(path)}:{line}", "", f"pop_idx {row['pop_idx']:g}: no "
+                    f"population of {label} has this idx (DendroTweaks ignores the row)"))
+                break
+
+    @staticmethod
+    def _input_params(inp: Section):
+        """A population's ``input_params`` (DendroTweaks' defaults filled in); None if refused."""
+        values = {"rate": inp.number("rate", INPUT_DEFAULTS["rate"], gt=0),
+                  "noise": inp.number("noise", INPUT_DEFAULTS["noise"], ge=0),
+                  "start": inp.number("start", INPUT_DEFAULTS["start"], ge=0),
+                  "end": inp.number("end", INPUT_DEFAULTS["end"], ge=0),
+                  "weight": inp.number("weight", INPUT_DEFAULTS["weight"]),
+                  "delay": inp.number("delay", INPUT_DEFAULTS["delay"], ge=0)}
+        seed = inp.raw("seed", None)
+        inp.finish()
+        if seed is None:
+            inp.error("seed", "null: DendroTweaks then draws this population's spike times from "
+                              "numpy's default_rng(None), fresh entropy from the OS at every "
+                              "load_stimuli, so no two runs (its own included) get the same "
+                              "trains; set a whole number >= 0 (DendroTweaks then seeds one "
+                              "numpy SeedSequence child per synapse from it)")
+            return None
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+            inp.error("seed", f"expected a whole number >= 0 (numpy's SeedSequence), found "
+                              f"{quote(seed)}")
+            return None
+        if None in values.values():
+            return None
+        if values["end"] < values["start"]:
+            inp.error("end", f"{values['end']:g} ms is before start ({values['start']:g} ms)")
+            return None
+        return {**values, "seed": seed}
 
     def _location(self, path, line, row, morph, seen):
         where = f"{display_path(path)}:{line}"

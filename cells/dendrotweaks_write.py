@@ -273,6 +273,12 @@ def _protocols(model, values, problems: Problems, morph) -> dict:
         iclamps, recordings, places = [], [], {}
         for stim in protocol.stimuli:
             where = f"{base}.stimuli.{stim.name}"
+            if stim.kind == "synapses":
+                problems.add(where, "a synapses stimulus: a DendroTweaks population holds only "
+                                    "rate, noise, start, end and seed, and DendroTweaks draws "
+                                    "its trains from them; neither NetStim's trains nor given "
+                                    "spike times can be written so")
+                continue
             if stim.kind != "step":
                 problems.add(where, f"a {stim.kind} stimulus: DendroTweaks' stimuli folders hold "
                                     "current steps (iclamps.csv) only")

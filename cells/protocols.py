@@ -107,10 +107,15 @@ def _create_synapses(h, cell, stim: S.Stimulus, nums: dict, keep: _Stimuli):
         for key, value in nums.items():
             if key.startswith("syn_"):
                 setattr(syn, key[4:], value)
-        source = keep.add(h.NetStim())
-        source.start, source.interval = nums["start_ms"], nums["interval_ms"]
-        source.number, source.noise = nums["number"], nums["noise"]
-        if nums["noise"] > 0:
+        if stim.spike_times:                 # given events: VecStim plays them
+            source = keep.add(h.VecStim())
+            times = keep.add(h.Vector(stim.spike_times[i]))
+            source.play(times)
+        else:
+            source = keep.add(h.NetStim())
+            source.start, source.interval = nums["start_ms"], nums["interval_ms"]
+            source.number, source.noise = nums["number"], nums["noise"]
+        if not stim.spike_times and nums["noise"] > 0:
             rng = keep.add(h.Random())
             rng.Random123(int(nums["seed"]), i, 0)
             rng.negexp(1)

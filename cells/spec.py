@@ -190,6 +190,8 @@ class Stimulus:
     waveform: tuple = ()         # (times_ms, currents_nA) for kind waveform
     synapse: str = ""            # point process for kind synapses
     locations: tuple = ()        # extra Locations for kind synapses
+    spike_times: tuple = ()      # kind synapses: one tuple of event times (ms) per location,
+                                 # delivered by VecStim instead of NetStim
 
     def value(self, key: str, default=None):
         return dict(self.values).get(key, default)

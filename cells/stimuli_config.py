@@ -26,6 +26,9 @@ STIMULUS_NUMBERS = {
     "synapses": {"start_ms": REQUIRED, "interval_ms": REQUIRED, "number": REQUIRED,
                  "noise": 0.0, "weight_uS": REQUIRED, "netcon_delay_ms": 0.0, "seed": 1.0},
 }
+# a synapses stimulus with ``spike_times_ms``: its events are given, so only these are numbers
+SPIKE_TIMES_NUMBERS = {"weight_uS": REQUIRED, "netcon_delay_ms": 0.0}
+_NETSTIM_ONLY = ("start_ms", "interval_ms", "number", "noise", "seed")
 _SECTION_RE = re.compile(r"^(soma|dend|apic|axon|myelin)\[(\d+)\](?:\(([0-9.]+)\))?$")
 
 
@@ -143,11 +146,18 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
     if kind is None:
         return None
     values = []
-    for key, default in STIMULUS_NUMBERS[kind].items():
+    given_times = kind == "synapses" and sec.has("spike_times_ms")
+    numbers = SPIKE_TIMES_NUMBERS if given_times else STIMULUS_NUMBERS[kind]
+    if given_times:
+        for key in filter(sec.has, _NETSTIM_ONLY):
+            sec.raw(key)
+            sec.error(key, "not with spike_times_ms (the events are given; these keys set a "
+                           "NetStim)")
+    for key, default in numbers.items():
         v = sec.number(key, default, **stimulus_bounds(key))
         if v is not None:
             values.append((key, float(v)))
-    waveform, synapse, extra_locations = (), "", ()
+    waveform, synapse, extra_locations, spike_times = (), "", (), ()
     location = S.Location(kind="soma")
     if kind == "synapses":
         synapse = sec.string("synapse", "Exp2Syn")
@@ -166,6 +176,8 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
                                               for i, v in enumerate(locs))))
         if not locs:
             sec.error("locations", "a synapses stimulus needs at least one location")
+        if given_times:
+            spike_times = _read_spike_times(sec, len(locs), mechset)
     else:
         if sec.has("location"):
             location = read_location(sec.raw("location"), sec.key_path("location"), problems,
@@ -174,7 +186,39 @@ def _read_stimulus(name, value, path, problems, base_dir, region_names, mechset)
             waveform = _read_waveform(sec, base_dir) or ()
     sec.finish()
     return S.Stimulus(name=name, kind=kind, location=location, values=tuple(values),
-                      waveform=waveform, synapse=synapse, locations=extra_locations)
+                      waveform=waveform, synapse=synapse, locations=extra_locations,
+                      spike_times=spike_times)
+
+
+def _read_spike_times(sec: Section, n_locations: int, mechset) -> tuple:
+    """``spike_times_ms``: one list of event times for every location, or a list of such lists,
+    one per location; finite, >= 0, non-decreasing (VecStim plays them in order)."""
+    value = sec.raw("spike_times_ms")
+    expected = ("expected a list of event times (ms) for every location, or one such list per "
+                f"location ({n_locations})")
+    if not isinstance(value, list):
+        sec.error("spike_times_ms", f"{expected}, found {quote(value)}")
+        return ()
+    trains = value if value and all(isinstance(v, list) for v in value) else [value] * n_locations
+    if len(trains) != n_locations:
+        sec.error("spike_times_ms", f"{len(trains)} lists for {n_locations} locations; {expected}")
+        return ()
+    for i, train in enumerate(trains):
+        where = f"spike_times_ms[{i}]" if trains is value else "spike_times_ms"
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                   and t >= 0 for t in train):
+            sec.error(where, f"expected finite times >= 0 (ms), found {quote(train)}")
+            return ()
+        if any(b < a for a, b in zip(train, train[1:])):
+            sec.error(where, "times must not decrease (VecStim delivers them in order)")
+            return ()
+    vecstim = mechset.mechanisms.get("VecStim") if mechset is not None else None
+    if mechset is not None and (vecstim is None or vecstim.kind != "artificial"):
+        sec.error("spike_times_ms", "given event times are delivered by VecStim, an artificial "
+                                    "cell that mechanisms_dir does not define; add a vecstim.mod "
+                                    "(ARTIFICIAL_CELL VecStim with a play() procedure) there")
+        return ()
+    return tuple(tuple(float(t) for t in train) for train in trains)
 
 
 def _synapse_mechanism(sec: Section, synapse, mechset):
@@ -228,6 +272,8 @@ def stimulus_window(stim: S.Stimulus, tstop: float) -> tuple[float, float]:
     if stim.kind == "waveform":
         times = stim.waveform[0] if stim.waveform else (0.0, tstop)
         return v.get("delay_ms", 0.0) + times[0], v.get("delay_ms", 0.0) + times[-1]
+    if stim.kind == "synapses" and stim.spike_times:
+        return min((t[0] for t in stim.spike_times if t), default=0.0), tstop
     if stim.kind == "synapses":
         return v.get("start_ms", 0.0), tstop
     return v.get("delay_ms", 0.0), v.get("delay_ms", 0.0) + v.get("duration_ms", tstop)

@@ -687,3 +687,180 @@ def test_what_dendrotweaks_cannot_express_is_refused(tmp_path, edit, message):
         write_folder(model, model.default_values(), tmp_path / "out")
     assert message in str(err.value), str(err.value)
     assert not (tmp_path / "out").exists()
+
+
+# -- synapse populations ------------------------------------------------------------------------
+BUILD_SYNAPSES = """
+import json, sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np
+from dendrotweaks import Model
+m = Model(sys.argv[1])
+m.load_morphology("cell")
+m.add_default_mechanisms()
+m.add_mechanism("Na", recompile=False)
+m.add_mechanism("Kv", recompile=False)
+for domain in ("soma", "dend", "apic", "axon"):
+    for mech in ("Leak", "Na", "Kv"):
+        m.insert_mechanism(mech, domain)
+m.set_param("gbar_Leak", "all", "constant", value=3e-4)
+m.set_param("e_Leak", "all", "constant", value=-65)
+m.set_param("gbar_Na", "all", "constant", value=0.05)
+m.set_param("gbar_Kv", "all", "constant", value=0.036)
+m.set_param("ena", "all", "constant", value=50)
+m.set_param("ek", "all", "constant", value=-77)
+secs = m.sec_tree.sections
+np.random.seed(5)            # where the synapses go (DendroTweaks' global RNG; written to the CSV)
+apical = [seg for sec in secs if sec.domain_name == "apic" for seg in sec]
+basal = [seg for sec in secs if sec.domain_name == "dend" for seg in sec]
+m.add_population("exc", apical, 12, "AMPA")
+m.update_population_kinetic_params("exc", gmax=0.004, tau_decay=3.0)
+m.update_population_input_params("exc", rate=60, noise=1, start=5, end=45, seed=11, weight=1.5)
+m.add_population("inh", basal, 4, "GABAa")
+m.update_population_input_params("inh", rate=80, noise=0.3, start=10, end=40, seed=3,
+                                 delay=0.5)
+m.add_recording(secs[0], 0.5)
+for sec in secs[1:]:
+    m.add_recording(sec, 0.5)
+m.simulator.temperature = 37
+m.simulator._duration = 50
+m.export_biophys("biophys")
+m.export_stimuli("syn")
+"""
+
+
+def dendrotweaks_default(name: str) -> Path:
+    return dendrotweaks_leak().parent / name
+
+
+@pytest.fixture(scope="module")
+def syn_model(tmp_path_factory):
+    """A folder with an AMPA and a GABAa population (seeded), built and simulated by
+    DendroTweaks; the Default/ files its synapses use, from the installed package."""
+    root = tmp_path_factory.mktemp("dendrotweaks_syn")
+    folder = new_folder(root)
+    for name in ("AMPA.mod", "GABAa.mod", "vecstim.mod"):
+        shutil.copyfile(dendrotweaks_default(name), root / "Default" / name)
+    (folder / "morphology" / "cell.swc").write_text(SWC)
+    run_python(BUILD_SYNAPSES, folder, cwd=root)
+    traces = simulate_dendrotweaks(folder, root / "dt.json", stimuli="syn")
+    config = root / "model.yaml"
+    config.write_text("cell:\n  dendrotweaks: cell\n  morphology: cell\n  biophys: biophys\n"
+                      "  stimuli: syn\n")
+    return {"root": root, "folder": folder, "dt": traces, "config": config}
+
+
+def test_synapse_populations_simulate_as_in_dendrotweaks(syn_model):
+    """Each population's seeded trains, drawn as DendroTweaks draws them, played by VecStim
+    to DendroTweaks' own AMPA and GABAa: the soma and every section's traces are DendroTweaks'."""
+    rows = (syn_model["folder"] / "stimuli" / "syn" / "synapses.csv").read_text().split()[1:]
+    assert len(rows) == 16 and all(0 < float(r.split(",")[1]) < 1 for r in rows)
+    model, data = load_model(syn_model["config"])
+    stimuli = data["protocols"]["syn"]["stimuli"]
+    assert set(stimuli) == {"exc", "inh"}
+    exc = stimuli["exc"]
+    assert exc["synapse"] == "AMPA" and exc["synapse_params"]["gmax"] == 0.004
+    assert exc["weight_uS"] == 1.5 and len(exc["spike_times_ms"]) == 12
+    assert sum(map(len, exc["spike_times_ms"])) > 12            # a train per synapse
+    assert all(5 <= t <= 45 for train in exc["spike_times_ms"] for t in train)
+    cs = simulate_cellsweep(syn_model["config"], syn_model["root"] / "cs.json")
+    dt = syn_model["dt"]
+    diffs = compare(dt, cs, "syn")
+    assert len(diffs) == len(dt["nseg"]) and max(diffs.values()) < TOLERANCE_MV, diffs
+    soma = np.asarray(dt["v"]["0:0.5"])
+    assert soma.max() - soma[0] > 5, "the synapses should move the soma"
+
+
+def test_population_refusals(syn_model, tmp_path):
+    """An unseeded population (DendroTweaks' default) cannot be reproduced: refused, naming
+    the key and why; so are what cellsweep cannot read of a population."""
+    folder = syn_model["folder"]
+    config_json = folder / "stimuli" / "syn" / "config.json"
+    original = config_json.read_text()
+    cases = [
+        (lambda d: d["stimuli"]["populations"]["exc"]["input_params"].__setitem__("seed", None),
+         "stimuli.populations.exc.input_params.seed: null: DendroTweaks then draws"),
+        (lambda d: d["stimuli"]["populations"]["inh"].__setitem__("N", 5),
+         "stimuli.populations.inh.N: 5 synapses, but"),
+        (lambda d: d["stimuli"]["populations"]["inh"]["kinetic_params"].pop("tau_decay"),
+         "stimuli.populations.inh.kinetic_params: missing tau_decay"),
+        (lambda d: d["stimuli"]["populations"].pop("inh"),
+         "pop_idx 1: no population"),
+    ]
+    try:
+        for edit, message in cases:
+            data = json.loads(original)
+            edit(data)
+            config_json.write_text(json.dumps(data))
+            with pytest.raises(ConfigError) as err:
+                load_model(syn_model["config"])
+            assert message in str(err.value), str(err.value)
+            assert len(str(err.value).splitlines()) == 1, str(err.value)
+    finally:
+        config_json.write_text(original)
+
+
+GIVEN = {"kind": "synapses", "synapse": "ExpSyn", "weight_uS": 0.001, "locations": ["soma"]}
+SPIKE_TIME_CASES = {
+    "a NetStim key": ({"spike_times_ms": [5, 10], "number": 3},
+                      "stimuli.syn.number: not with spike_times_ms"),
+    "one list per location": ({"spike_times_ms": [[5], [6]]}, "2 lists for 1 locations"),
+    "decreasing": ({"spike_times_ms": [10, 5]}, "spike_times_ms: times must not decrease"),
+    "no VecStim": ({"spike_times_ms": [5, 10]},
+                   "spike_times_ms: given event times are delivered by VecStim, an artificial "
+                   "cell that mechanisms_dir does not define"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPIKE_TIME_CASES))
+def test_bad_spike_times(example_dir, case):
+    """``spike_times_ms`` (the general form a population is read into) refused up front, by
+    ``validate`` and ``run`` alike."""
+    from tests.launch.test_validate_equals_run import check
+
+    tmp_path, data = example_dir
+    data["run"]["output"] = "out.h5"
+    extra, expected = SPIKE_TIME_CASES[case]
+    data["protocols"]["step_pos"]["stimuli"]["syn"] = {**GIVEN, **extra}
+    check(tmp_path, data, expected)
+
+
+def test_spike_times_shared_by_every_location(example_dir, repo):
+    tmp_path, data = example_dir
+    mods = tmp_path / "mods"
+    shutil.copytree(repo / "mechanisms" / "example", mods)
+    shutil.copyfile(dendrotweaks_default("vecstim.mod"), mods / "vecstim.mod")
+    data["cell"]["mechanisms_dir"] = str(mods)
+    data["protocols"]["step_pos"]["stimuli"]["syn"] = {
+        **GIVEN, "locations": ["soma", "soma"], "spike_times_ms": [5, 10.5]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
+    model, _ = load_model(tmp_path / "c.yaml")
+    protocol = next(p for p in model.protocols if p.name == "step_pos")
+    syn = next(s for s in protocol.stimuli if s.name == "syn")
+    assert syn.spike_times == ((5.0, 10.5), (5.0, 10.5))
+    assert dict(syn.values) == {"weight_uS": 0.001, "netcon_delay_ms": 0.0}
+
+
+def test_populations_are_not_written_back(syn_model, tmp_path):
+    """DendroTweaks draws a population's trains itself: given spike times cannot go back."""
+    from cellsweep.cells.dendrotweaks_write import write_folder
+
+    model, _ = load_model(syn_model["config"])
+    with pytest.raises(ConfigError) as err:
+        write_folder(model, model.default_values(), tmp_path / "out")
+    assert "protocols.syn.stimuli.exc: a synapses stimulus: a DendroTweaks population holds " \
+           "only rate, noise, start, end and seed" in str(err.value), str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_given_spike_times_equal_a_regular_netstim(repo):
+    """``spike_times_ms`` through VecStim (tests/data/dendrotweaks' own vecstim.mod) delivers
+    exactly the events a regular NetStim would: the traces are equal sample for sample."""
+    from cellsweep.cells.evaluate import evaluate
+
+    model, _ = load_model(repo / "tests" / "data" / "dendrotweaks" / "given_spikes.yaml")
+    result = evaluate(model, {}, traces=True)
+    assert result.status == "ok", result
+    (t1, given), (t2, netstim) = result.traces["given"]["soma"], result.traces["netstim"]["soma"]
+    assert np.array_equal(t1, t2) and np.array_equal(given, netstim)
+    assert given.max() - given[0] > 1            # the events arrived
