@@ -1,4 +1,4 @@
-"""``cellsweep report RESULTS [--output FILE.html]``: the campaign report, one HTML page.
+"""``cellsweep report RESULTS [--output FILE.html] [--no-simulate]``: the campaign report.
 
 The input is checked first (a results file, or a running campaign's file and journal, as
 ``status`` and ``export`` read it) and so is the output (an ``.html`` name in a writable place,
@@ -43,9 +43,10 @@ def default_output(results: Path) -> Path:
 def report(results, output, points, no_simulate):
     """One self-contained HTML page about a campaign (while it runs, or after): provenance,
     status, failures by message, the worker timeline, the response (curves, heatmaps or a
-    scatter matrix), an optimisation's convergence, Pareto front and hall of fame, a profile's
-    measures, sensitivity indices when the design allows, the slowest evaluations. Prints the
-    page's path."""
+    scatter matrix), families of per-row profile curves, an optimisation's convergence, Pareto
+    front and hall of fame, the best set against its targets with its traces (re-simulated when
+    the file stores none), a profile's measures, sensitivity indices when the design allows, the
+    slowest evaluations. Prints the page's path."""
     from cellsweep.launch.cli import _results_path
 
     path = Path(results)
@@ -200,4 +201,5 @@ def _split_trace(model, key: str) -> tuple[str, str]:
 
 
 def _one_line(exc) -> str:
-    return " ".join(str(exc).split())
+    """An error's lines (a ``ConfigError`` has one per problem) as one, joined by "; "."""
+    return "; ".join(" ".join(line.split()) for line in str(exc).splitlines() if line.strip())

@@ -137,6 +137,24 @@ def test_optimisation_page_has_convergence_front_and_the_best_against_targets(op
     assert [float(row[2]) for row in best] == [1.0, 5.0]         # the targets' means
     assert "Pareto front" in text and "total score per generation" in text
     assert "stored traces" in text                               # run.traces: they are shown
+    from cellsweep.launch.report_command import resimulate
+    from cellsweep.sweep.report_data import gather
+
+    best = gather(optimisation)["best"]                          # the hall of fame's first
+    assert best["eval_id"] == int(hof["eval_id"][0])
+    run = resimulate(optimisation, best)
+    row = f.frame().set_index("eval_id").loc[best["eval_id"], f.feature_names]
+    assert run["equal"] and run["features"].tobytes() == row.to_numpy(float).tobytes()
+
+
+@pytest.mark.neuron
+def test_a_campaign_whose_mechanism_is_gone_gets_a_note(faults, tmp_path):
+    for name in ("faults.h5", "faults.yaml", "faults.csv", "ball_stick.swc"):   # no fault.mod
+        shutil.copy(faults.parent / name, tmp_path / name)
+    text = page_in_process(tmp_path / "faults.h5")
+    assert "and they are not re-simulated: " in text
+    assert "faults.yaml: cell.insert.somatic[1]: unknown mechanism &#x27;fault&#x27;" in text
+    assert 'id="best"' in text and "injected hoc error" in text   # the rest of the page
 
 
 # -- a profile -----------------------------------------------------------------------------------------
