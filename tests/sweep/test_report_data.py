@@ -14,6 +14,7 @@ from cellsweep.sweep.batch import RecordBatch
 from support.response import (FAILURES, ResponseEvaluator, layout_and_campaign, run_sweep,
                               write_results)
 from tests.helpers import DATA, copy_tiny, plain
+from tests.launch.test_profile_command import CELL
 
 
 def expected_status(i: int) -> str:
@@ -174,19 +175,8 @@ def test_sensitivity_section_only_for_sensitivity_designs(tmp_path, random3):
 
 
 # -- a sweep with a profile feature: its family of FI curves, its best set ---------------------------
-FI_SWEEP = """
-cell:
-  name: tiny_ball_stick
-  morphology: ball_stick.swc
-  insert: {somatic: [hh], basal: [pas]}
-  fixed: {celsius: 6.3, Ra.all: 100, cm.all: 1.0, g_pas.basal: 1.0e-4, e_pas.basal: -65}
-  free:
-    gnabar_hh.somatic: {low: 0.05, high: 0.2, default: 0.12}
-protocols:
-  step:
-    tstop_ms: 100
-    stimuli: {stim: {kind: step, amp_nA: 0.3, delay_ms: 20, duration_ms: 60}}
-profile:
+# test_profile_command's tiny cell and step protocol, an FI experiment of three amplitudes
+FI_SWEEP = CELL.split("profile:")[0] + """profile:
   fi: {amplitudes_nA: [0.0, 0.2, 0.4], delay_ms: 20, duration_ms: 100, after_ms: 10}
 features:
   - {protocol: step, efel: Spikecount, mean: 5, std: 1}
