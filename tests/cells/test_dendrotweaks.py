@@ -716,8 +716,9 @@ basal = [seg for sec in secs if sec.domain_name == "dend" for seg in sec]
 m.add_population("exc", apical, 12, "AMPA")
 m.update_population_kinetic_params("exc", gmax=0.004, tau_decay=3.0)
 m.update_population_input_params("exc", rate=60, noise=1, start=5, end=45, seed=11, weight=1.5)
-m.add_population("inh", basal, 4, "GABAa")
-m.update_population_input_params("inh", rate=80, noise=0.3, start=10, end=40, seed=3,
+m.add_population("nmda", basal, 4, "NMDA")
+m.update_population_kinetic_params("nmda", gmax=0.003)
+m.update_population_input_params("nmda", rate=80, noise=0.3, start=10, end=40, seed=3,
                                  delay=0.5)
 m.add_recording(secs[0], 0.5)
 for sec in secs[1:]:
@@ -735,11 +736,11 @@ def dendrotweaks_default(name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def syn_model(tmp_path_factory):
-    """A folder with an AMPA and a GABAa population (seeded), built and simulated by
+    """A folder with an AMPA and an NMDA population (seeded), built and simulated by
     DendroTweaks; the Default/ files its synapses use, from the installed package."""
     root = tmp_path_factory.mktemp("dendrotweaks_syn")
     folder = new_folder(root)
-    for name in ("AMPA.mod", "GABAa.mod", "vecstim.mod"):
+    for name in ("AMPA.mod", "NMDA.mod", "vecstim.mod"):
         shutil.copyfile(dendrotweaks_default(name), root / "Default" / name)
     (folder / "morphology" / "cell.swc").write_text(SWC)
     run_python(BUILD_SYNAPSES, folder, cwd=root)
@@ -752,12 +753,13 @@ def syn_model(tmp_path_factory):
 
 def test_synapse_populations_simulate_as_in_dendrotweaks(syn_model):
     """Each population's seeded trains, drawn as DendroTweaks draws them, played by VecStim
-    to DendroTweaks' own AMPA and GABAa: the soma and every section's traces are DendroTweaks'."""
+    to DendroTweaks' own AMPA (Poisson trains) and NMDA (jittered regular trains): the soma
+    and every section's traces are DendroTweaks'."""
     rows = (syn_model["folder"] / "stimuli" / "syn" / "synapses.csv").read_text().split()[1:]
     assert len(rows) == 16 and all(0 < float(r.split(",")[1]) < 1 for r in rows)
     model, data = load_model(syn_model["config"])
     stimuli = data["protocols"]["syn"]["stimuli"]
-    assert set(stimuli) == {"exc", "inh"}
+    assert set(stimuli) == {"exc", "nmda"}
     exc = stimuli["exc"]
     assert exc["synapse"] == "AMPA" and exc["synapse_params"]["gmax"] == 0.004
     assert exc["weight_uS"] == 1.5 and len(exc["spike_times_ms"]) == 12
@@ -768,7 +770,7 @@ def test_synapse_populations_simulate_as_in_dendrotweaks(syn_model):
     diffs = compare(dt, cs, "syn")
     assert len(diffs) == len(dt["nseg"]) and max(diffs.values()) < TOLERANCE_MV, diffs
     soma = np.asarray(dt["v"]["0:0.5"])
-    assert soma.max() - soma[0] > 5, "the synapses should move the soma"
+    assert soma.max() > 0, "the synapses should make the cell fire"
 
 
 def test_population_refusals(syn_model, tmp_path):
@@ -780,11 +782,11 @@ def test_population_refusals(syn_model, tmp_path):
     cases = [
         (lambda d: d["stimuli"]["populations"]["exc"]["input_params"].__setitem__("seed", None),
          "stimuli.populations.exc.input_params.seed: null: DendroTweaks then draws"),
-        (lambda d: d["stimuli"]["populations"]["inh"].__setitem__("N", 5),
-         "stimuli.populations.inh.N: 5 synapses, but"),
-        (lambda d: d["stimuli"]["populations"]["inh"]["kinetic_params"].pop("tau_decay"),
-         "stimuli.populations.inh.kinetic_params: missing tau_decay"),
-        (lambda d: d["stimuli"]["populations"].pop("inh"),
+        (lambda d: d["stimuli"]["populations"]["nmda"].__setitem__("N", 5),
+         "stimuli.populations.nmda.N: 5 synapses, but"),
+        (lambda d: d["stimuli"]["populations"]["nmda"]["kinetic_params"].pop("mu"),
+         "stimuli.populations.nmda.kinetic_params: missing mu"),
+        (lambda d: d["stimuli"]["populations"].pop("nmda"),
          "pop_idx 1: no population"),
     ]
     try:
