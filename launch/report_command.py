@@ -132,14 +132,17 @@ def resimulate(path: Path, best: dict) -> dict:
                         "the results file"}
     try:
         model = campaign_model(path, None, required=True, extra=tuple(best["parameters"]))
-    except (FrameworkError, OSError, ValueError) as exc:
+    except (FrameworkError, OSError, ValueError, TypeError, KeyError) as exc:
         return {"note": f"not re-simulated: {_one_line(exc)}"}
     try:
         check_before_run(model, print_warnings=False)
     except (FrameworkError, OSError) as exc:
         return {"note": f"not re-simulated: the mechanisms or locations are unavailable: "
                         f"{_one_line(exc)}"}
-    record, dt = _evaluate_supervised(model, best)
+    try:
+        record, dt = _evaluate_supervised(model, best)
+    except Exception as exc:  # noqa: BLE001 - the page is written whatever happens here
+        return {"note": f"not re-simulated: {type(exc).__name__}: {_one_line(exc)}"}
     if record.get("status") != "ok":
         return {"note": f"not drawn: the re-simulation ended {record.get('status')} "
                         f"({record.get('message', '')})"}
@@ -148,9 +151,10 @@ def resimulate(path: Path, best: dict) -> dict:
     names = best["feature_names"]
     new = np.asarray(record["features"], dtype=float)
     old = np.asarray(best["features"], dtype=float)
-    same = new.shape == old.shape and new.tobytes() == old.tobytes()
+    # bit for bit, but any NaN equals any NaN (a missing feature; its payload means nothing)
     differs = [n for n, a, b in zip(names, old, new)
-               if not (a == b or (a != a and b != b))] if not same else []
+               if a.tobytes() != b.tobytes() and not (a != a and b != b)]
+    same = new.shape == old.shape and not differs
     traces: dict = {}
     for key, values in (record.get("traces") or {}).items():
         if key.startswith("curve:"):
