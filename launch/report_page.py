@@ -650,7 +650,7 @@ MAX_SENSITIVITY_PANELS = 12
 
 def _sensitivity(page, data) -> str:
     """Sobol' S1/ST (or Morris mu*/sigma) bars with their bootstrap intervals per output, a
-    parameters x outputs heatmap of the total index, the counts of valid points per output."""
+    outputs x parameters heatmap of the total index, the counts of valid points per output."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

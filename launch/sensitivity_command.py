@@ -26,7 +26,7 @@ import click
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               metavar="OUT.png",
               help="Write bars with intervals (one panel per output) to OUT.png and a "
-                   "parameters x outputs heatmap of the total index (Morris: mu*) to "
+                   "outputs x parameters heatmap of the total index (Morris: mu*) to "
                    "OUT_heatmap.png.")
 @click.option("--resamples", type=click.IntRange(min=2), default=100, show_default=True,
               help="Bootstrap resamples of the confidence intervals.")
