@@ -200,6 +200,8 @@ def _protocol(cell: NeuronCell, protocol: S.Protocol, values: dict) -> dict:
         if stim.kind == "synapses":
             entry["synapse"] = stim.synapse
             entry["locations"] = [_where(cell.segment(loc)) for loc in stim.locations]
+            if stim.spike_times:                 # given events, one list per location
+                entry["spike_times_ms"] = [list(map(float, t)) for t in stim.spike_times]
         else:
             entry["location"] = _where(cell.segment(stim.location))
         if stim.kind == "waveform":
@@ -225,7 +227,8 @@ def _mechanisms_used(model: S.ModelSpec, sections: list) -> dict:
     for protocol in model.protocols:
         for stim in protocol.stimuli:
             name = "IClamp" if stim.kind != "synapses" else stim.synapse
-            point.extend([name, "NetStim"] if stim.kind == "synapses" else [name])
+            source = "VecStim" if stim.spike_times else "NetStim"
+            point.extend([name, source] if stim.kind == "synapses" else [name])
     return {"density": density, "point": list(dict.fromkeys(point))}
 
 

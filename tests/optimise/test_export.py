@@ -231,3 +231,42 @@ def test_export_refuses_unknown_and_non_finite_parameters(tmp_path):
     with pytest.raises(ValueError, match="not finite"):
         export_model(model, {"gnabar_hh.somatic": math.nan}, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_given_spike_times_travel_to_the_script(tmp_path):
+    """Synapses driven by given event times (``spike_times_ms``, played by VecStim from the
+    model's own .mod files) give the standalone script cellsweep's values exactly. Through the
+    commands (a one-point sweep, export-model), each in its own process: the model's mechanism
+    set is not the one this process may already hold."""
+    data = yaml.safe_load((REPO / "tests" / "data" / "dendrotweaks" / "given_spikes.yaml")
+                          .read_text())
+    folder = REPO / "tests" / "data" / "dendrotweaks"
+    data["cell"]["morphology"] = str(folder / data["cell"]["morphology"])
+    data["cell"]["mechanisms_dir"] = str(folder / data["cell"]["mechanisms_dir"])
+    data["protocols"].pop("netstim")
+    data["features"] = [
+        {"protocol": "given", "efel": "maximum_voltage", "mean": -60, "std": 1},
+        {"protocol": "given", "recording": "soma", "efel": "maximum_voltage", "mean": -65,
+         "std": 1, "window_ms": [18, 30], "name": "late_peak"},
+        {"protocol": "given", "efel": "minimum_voltage", "mean": -65, "std": 1}]
+    data["sweep"] = {"design": "grid", "parameters": {"gbar_Leak.all": {"values": [3.0e-4]}}}
+    data["run"] = {"output": "given.h5", "progress": "none"}
+    config = tmp_path / "given.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    from tests.helpers import run_cellsweep
+
+    run_cellsweep("run", config, "--output", tmp_path / "given.h5", "--backend", "serial")
+    out = tmp_path / "model"
+    run_cellsweep("export-model", tmp_path / "given.h5", "--out", out)
+    cell = json.loads((out / "cell.json").read_text())
+    (stim,) = cell["protocols"][0]["stimuli"]
+    assert stim["spike_times_ms"] == [[5.0, 15.0, 25.0], [10.0, 20.0]]
+    assert "VecStim" in cell["mechanisms"]["point"] and "NetStim" not in cell["mechanisms"]["point"]
+    _compile(out)
+    found = _run_script(out, "--json")
+    from cellsweep.sweep.store import ResultsFile
+
+    f = ResultsFile(tmp_path / "given.h5")
+    expected = dict(zip(f.feature_names, f.column("features")[0].tolist()))
+    assert found == expected
+    assert expected["given.soma.maximum_voltage"] >= expected["late_peak"] > -64.9  # events came
