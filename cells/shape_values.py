@@ -40,6 +40,7 @@ class ShapeRequest:
     protocol: str = ""
     time_ms: float | None = None
     parameter: str = ""
+    times_ms: tuple = ()         # several times (an animation, small multiples): time_ms unused
 
 
 @dataclass
@@ -49,6 +50,8 @@ class ShapeValues:
     name: str                     # the variable or parameter
     units: str
     title: str
+    times: tuple = ()             # with several times: one row of ``frames`` per time
+    frames: np.ndarray | None = None     # (times, segments); ``values`` is its first row
 
     @property
     def label(self) -> str:
@@ -61,7 +64,9 @@ def completed(model: S.ModelSpec, request: ShapeRequest) -> ShapeRequest:
         return request
     protocol = request.protocol or (model.protocols[0].name if model.protocols else "")
     time = request.time_ms
-    if time is None and model.protocol(protocol) is not None:
+    if request.times_ms:
+        time = request.times_ms[0]
+    elif time is None and model.protocol(protocol) is not None:
         time = model.protocol(protocol).tstop_ms
     return dataclasses.replace(request, protocol=protocol, time_ms=time)
 
@@ -87,6 +92,12 @@ def request_problems(model: S.ModelSpec, request: ShapeRequest) -> list[str]:
         names = ", ".join(p.name for p in model.protocols)
         out.append(f"--protocol {request.protocol}: no such protocol in {model.source}; "
                    f"expected one of {names}")
+    elif request.times_ms:
+        bad = [t for t in request.times_ms if not 0.0 <= t <= protocol.tstop_ms]
+        if bad:
+            out.append(f"--time: {len(bad)} of the {len(request.times_ms)} times ({bad[0]:g} "
+                       f"ms{' ...' if len(bad) > 1 else ''}) outside protocol {protocol.name} "
+                       f"(0 to {protocol.tstop_ms:g} ms); expected times within it")
     elif request.time_ms is None or not math.isfinite(request.time_ms) \
             or not 0.0 <= request.time_ms <= protocol.tstop_ms:
         out.append(f"--time {_text(request.time_ms)}: outside protocol {protocol.name} (0 to "
@@ -161,13 +172,19 @@ def shape_values(model: S.ModelSpec, params: dict, request: ShapeRequest) -> Sha
                                  variable=request.variable) for i in rows]
     run = dataclasses.replace(protocol, recordings=protocol.recordings + tuple(recording))
     traces = _evaluated(model, (run,), params, traces=True)[protocol.name]
-    values = np.full(len(shape), np.nan)
+    times = request.times_ms or (request.time_ms,)
+    frames = np.full((len(times), len(shape)), np.nan)
     for i in rows:
         t, trace = traces[f"{_PREFIX}{i}"]
-        values[i] = np.interp(request.time_ms, t, trace)
-    return ShapeValues(shape, values, request.variable, units,
-                       f"{model.cell.name}: {request.variable} at {request.time_ms:g} ms of "
-                       f"{protocol.name}" + _given(params))
+        frames[:, i] = np.interp(times, t, trace)     # the same interpolation, per time
+    if not request.times_ms:
+        return ShapeValues(shape, frames[0], request.variable, units,
+                           f"{model.cell.name}: {request.variable} at {request.time_ms:g} ms of "
+                           f"{protocol.name}" + _given(params))
+    return ShapeValues(shape, frames[0], request.variable, units,
+                       f"{model.cell.name}: {request.variable} from {times[0]:g} to "
+                       f"{times[-1]:g} ms of {protocol.name}" + _given(params),
+                       times=tuple(times), frames=frames)
 
 
 def _evaluated(model: S.ModelSpec, protocols: tuple, params: dict, traces: bool):

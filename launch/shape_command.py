@@ -3,6 +3,10 @@ protocol, or by a parameter's value per segment; a PNG (matplotlib, a projection
 self-contained interactive page (plotly). ``cellsweep plot RESULTS --shape ID`` draws a point
 of a results file the same way (``plot_point``).
 
+``--time`` takes one time, several, or a range ``START:STOP:STEP`` (ms, STOP included when
+the steps reach it): several times make the page an animation and the PNG small multiples
+(``launch.shape_plot``), all from the one run.
+
 Every problem of the command line (protocol, time, variable, parameter, outputs, parameter
 values) is reported together, one line each, exit status 2, before anything is simulated or
 written; a variable that exists nowhere on the cell is found once the cell is built, before
@@ -11,11 +15,12 @@ the protocol runs.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
-from cellsweep.launch.shape_plot import PROJECTIONS, SUFFIXES
+from cellsweep.launch.shape_plot import MAX_FRAMES, MAX_PANELS, PROJECTIONS, SUFFIXES
 
 
 def request_from(variable, protocol, time_ms, parameter):
@@ -32,6 +37,58 @@ def request_from(variable, protocol, time_ms, parameter):
                                "--parameter alone, or --variable/--protocol/--time")
         return ShapeRequest(parameter=parameter)
     return ShapeRequest(variable=variable or "v", protocol=protocol or "", time_ms=time_ms)
+
+
+def parse_times(texts) -> tuple[tuple, list[str]]:
+    """``(times, problems)`` from the ``--time`` values: numbers and ``START:STOP:STEP``
+    ranges, sorted, each time once; one problem per value that is not one."""
+    import math
+
+    times, problems = [], []
+    for text in texts:
+        parts = str(text).split(":")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            numbers = None
+        if numbers is None or len(numbers) not in (1, 3) \
+                or not all(math.isfinite(v) for v in numbers):
+            problems.append(f"--time {text}: expected a time in ms (211.6) or a range "
+                            "START:STOP:STEP (210:214:0.1)")
+            continue
+        if len(numbers) == 1:
+            times.append(numbers[0])
+            continue
+        start, stop, step = numbers
+        if step <= 0:
+            problems.append(f"--time {text}: the step must be > 0 ms; expected START:STOP:STEP "
+                            "with STEP > 0, e.g. 210:214:0.1")
+        elif stop < start:
+            problems.append(f"--time {text}: STOP is before START; expected START <= STOP")
+        else:
+            count = int(math.floor((stop - start) / step * (1 + 1e-12) + 1e-9)) + 1
+            if count > MAX_FRAMES:
+                problems.append(f"--time {text}: {count} times; an animated page holds at "
+                                f"most {MAX_FRAMES} frames, expected a larger step or a "
+                                "shorter range")
+                continue
+            times += [round(start + k * step, 9) for k in range(count)]
+    return tuple(sorted(set(times))), problems
+
+
+def count_problems(times, outputs) -> list[str]:
+    """Several times: at most MAX_FRAMES frames on a page, MAX_PANELS panels in a PNG."""
+    if len(times) < 2:
+        return []
+    out = []
+    suffixes = {Path(p).suffix.lower() for p in outputs}
+    if ".html" in suffixes and len(times) > MAX_FRAMES:
+        out.append(f"--time: {len(times)} times; an animated page holds at most {MAX_FRAMES} "
+                   "frames, expected a larger step or a shorter range")
+    if ".png" in suffixes and len(times) > MAX_PANELS:
+        out.append(f"--time: {len(times)} times; a PNG holds at most {MAX_PANELS} panels, "
+                   "expected fewer times or an --output FILE.html (an animation)")
+    return out
 
 
 def output_problems(outputs) -> list[str]:
@@ -59,7 +116,8 @@ def draw(model, params: dict, request, outputs, projection: str, problems=()) ->
     from cellsweep.launch.shape_plot import write
 
     request = completed(model, request)
-    problems = list(problems) + request_problems(model, request) + output_problems(outputs)
+    problems = list(problems) + request_problems(model, request) + output_problems(outputs) \
+        + count_problems(request.times_ms, outputs)
     if problems:
         raise ConfigError(problems)
     check_before_run(model)
@@ -75,8 +133,10 @@ def draw(model, params: dict, request, outputs, projection: str, problems=()) ->
               help="A parameter set from a file (the output of 'cellsweep best', a mapping, "
                    "a CSV row); --set overrides it.")
 @click.option("--protocol", default=None, help="The protocol to run (default: the first).")
-@click.option("--time", "time_ms", type=float, default=None,
-              help="The time (ms) of the protocol to show (default: its end).")
+@click.option("--time", "time_texts", multiple=True, metavar="T|START:STOP:STEP",
+              help="The time (ms) of the protocol to show (default: its end). Several "
+                   f"--time values or a range START:STOP:STEP: an animated page (at most "
+                   f"{MAX_FRAMES} frames) or small multiples in a PNG (at most {MAX_PANELS}).")
 @click.option("--variable", default=None,
               help="What to colour by: v (default), a current (ina, ik, ihcn_ih), a mechanism's "
                    "range variable (m_na_t, gbar_ih), an ion concentration (cai), an rxd "
@@ -89,7 +149,7 @@ def draw(model, params: dict, request, outputs, projection: str, problems=()) ->
 @click.option("--output", "-o", "outputs", multiple=True, type=click.Path(dir_okay=False),
               help="A .png or .html file (repeatable: both from one run). Default: "
                    "results/<config>_shape.png")
-def shape(config, sets, params_file, protocol, time_ms, variable, parameter, projection,
+def shape(config, sets, params_file, protocol, time_texts, variable, parameter, projection,
           outputs):
     """Draw the cell coloured by a variable at a time of a protocol (the run an evaluation
     makes, every segment recorded) or by a parameter's value per segment: a PNG with a colour
@@ -107,7 +167,13 @@ def shape(config, sets, params_file, protocol, time_ms, variable, parameter, pro
     problems = [f"{where}: {message}" for where, message in
                 override_problems(model, overrides, f"--params {params_file}")
                 + override_problems(model, sets, "--set")]
+    times, time_problems = parse_times(time_texts)
+    problems += time_problems
+    # with a bad --time (reported already) the other checks still run, at time 0
+    time_ms = times[0] if times else (0.0 if time_texts else None)
     request = request_from(variable, protocol, time_ms, parameter)
+    if len(times) > 1 and request.parameter == "":
+        request = dataclasses.replace(request, times_ms=times)
     outputs = outputs or (str(Path("results") / f"{Path(config).stem}_shape.png"),)
     try:
         written = draw(model, {**overrides, **sets}, request, outputs, projection, problems)

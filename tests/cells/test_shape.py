@@ -276,3 +276,55 @@ def test_rxd_concentration_is_the_evaluations_recording(repo, tmp_path):
     units, count, equal, value = proc.stdout.split()
     assert (units, count, equal) == ("mM", "1", "True")
     assert 0.2 < float(value) < 1.0               # buffered from 1 mM
+
+
+FRAMES = (211.0, 211.6, 212.2)      # the spike rising, at its peak, falling
+
+
+def test_several_times_colour_each_frame_by_that_times_values(example_model, voltage,
+                                                              evaluation):
+    """One run, read at every time: each frame's colours (plotly's frames, matplotlib's panels)
+    are the evaluation's recordings at that frame's time, bit for bit, on one shared scale."""
+    from cellsweep.cells.evaluate import current_cell
+    from cellsweep.launch.shape_plot import html_figure, panels_figure
+
+    sv = shape_values(example_model, {}, completed(
+        example_model, ShapeRequest(protocol="step_pos", times_ms=FRAMES)))
+    cell = current_cell()
+    assert sv.times == FRAMES and sv.frames.shape == (3, len(sv.shape))
+    assert np.array_equal(sv.values, sv.frames[0])
+    assert np.array_equal(sv.frames[1], voltage.values)     # the single time's values
+    for name, loc in (("soma", S.Location(kind="soma")),
+                      ("apical_300", S.Location(kind="distance", region="apical",
+                                                distance_um=300.0))):
+        t, v = evaluation.traces["step_pos"][name]
+        row = _row(sv.shape, cell.segment(loc))
+        assert [sv.frames[k, row] for k in range(3)] == [np.interp(x, t, v) for x in FRAMES]
+    soma = sv.frames[:, _row(sv.shape, cell.soma(0.5))]
+    assert soma[1] > soma[0] and soma[1] > soma[2]           # the peak is in the middle frame
+
+    fig = html_figure(sv)
+    lo, hi = float(sv.frames.min()), float(sv.frames.max())
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (lo, hi)
+    assert f"colours {lo:.4g} to {hi:.4g} mV, the range over all 3 times" in fig.layout.title.text
+    assert [f.name for f in fig.frames] == ["211", "211.6", "212.2"]
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["211", "211.6", "212.2"]
+    for k, frame in enumerate(fig.frames):
+        assert list(frame.traces) == list(range(len(frame.data)))
+        for trace, restyle in zip(fig.data, frame.data):       # only the colours change
+            assert restyle.x is None and restyle.text is None
+            rows = [r for r in trace.customdata]
+            assert len(restyle.line.color) == len(rows)
+            for row, colour in zip(rows, restyle.line.color):
+                if row is not None:
+                    assert colour == sv.frames[k, row]
+    assert "%{line.color:.5g} mV" in fig.data[0].hovertemplate
+
+    import matplotlib.pyplot as plt
+
+    figure, collections = panels_figure(sv, "xz")
+    plt.close(figure)
+    assert len(collections) == 3
+    for k, collection in enumerate(collections):
+        assert np.array_equal(np.asarray(collection.get_array()), sv.frames[k])
+        assert (collection.norm.vmin, collection.norm.vmax) == (lo, hi)

@@ -93,6 +93,20 @@ def _invoke(*args):
     (("-o", "{tmp}/file/shape.png"), ["error: --output {tmp}/file/shape.png: cannot create "]),
     (("--protocol", "nope", "-o", "{tmp}/a.svg", "--set", "gbar_na_t.somatic=nan"),
      ["error: --set gbar_na_t.somatic: ", "error: --protocol nope: ", "error: --output "]),
+    (("--time", "210:214"), ["error: --time 210:214: expected a time in ms (211.6) or a range "
+                              "START:STOP:STEP"]),
+    (("--time", "abc", "--time", "210:214:0"),
+     ["error: --time abc: expected a time in ms", "error: --time 210:214:0: the step must be > 0"]),
+    (("--time", "214:210:0.1"), ["error: --time 214:210:0.1: STOP is before START"]),
+    (("--time", "1390:1410:1", "-o", "{tmp}/v.html"),
+     ["error: --time: 10 of the 21 times (1401 ms ...) outside protocol step_pos (0 to 1400 ms)"]),
+    (("--time", "0:1000:0.1", "-o", "{tmp}/v.html"),
+     ["error: --time 0:1000:0.1: 10001 times; an animated page holds at most 400 frames"]),
+    (("--time", "210:214:0.1", "-o", "{tmp}/v.png", "-o", "{tmp}/v.html"),
+     ["error: --time: 41 times; a PNG holds at most 16 panels, expected fewer times or an "
+      "--output FILE.html"]),
+    (("--parameter", "gbar_ih.apical", "--time", "1:2:0.5"), ["error: --parameter gbar_ih.apical "
+                                                              "with --time"]),
     (("--variable", "bogus", "-o", "{tmp}/v.png"),
      ["error: --variable bogus: not on any segment of example_pyramid; variables there: v, "]),
 ])
@@ -143,3 +157,77 @@ def test_plot_shape_of_a_results_point(tmp_path, repo, example_model):
                                         str(tmp_path / "none")])
         assert bad.exit_code == 2 and bad.stderr.startswith(message), bad.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_time_ranges_parsed():
+    from cellsweep.launch.shape_command import parse_times
+
+    times, problems = parse_times(["210:214:0.1"])
+    assert problems == [] and len(times) == 41
+    assert times[0] == 210.0 and times[16] == 211.6 and times[-1] == 214.0   # STOP included
+    assert parse_times(["211.6"]) == ((211.6,), [])
+    assert parse_times(["212", "210:211:0.5", "211"]) == ((210.0, 210.5, 211.0, 212.0), [])
+    assert parse_times(["0:1:0.3"])[0] == (0.0, 0.3, 0.6, 0.9)
+    assert parse_times(["1:nan:0.1"])[1][0].startswith("--time 1:nan:0.1: expected")
+
+
+ANIMATION = """(() => {
+  const div = document.querySelector('.js-plotly-plot');
+  const frames = div._transitionData._frames;
+  const soma = {};                          // row 0 (soma[0]): its colour in each frame
+  const k = div.data.findIndex(t => t.customdata.includes(0));
+  const at = div.data[k].customdata.indexOf(0);
+  for (const f of frames) soma[f.name] = f.data[k].line.color[at];
+  let lo = Infinity, hi = -Infinity;
+  for (const f of frames) for (const d of f.data) for (const c of d.line.color) {
+    if (c !== null) { lo = Math.min(lo, c); hi = Math.max(hi, c); }
+  }
+  const slider = div.layout.sliders[0];
+  return {frames: frames.length, soma, lo, hi, cmin: div.layout.coloraxis.cmin,
+          cmax: div.layout.coloraxis.cmax, steps: slider.steps.map(s => s.label),
+          suffix: slider.currentvalue.suffix,
+          buttons: div.layout.updatemenus[0].buttons.map(b => b.label)};
+})()"""
+SHOW = """(async () => {
+  const div = document.querySelector('.js-plotly-plot');
+  await Plotly.animate(div, ['211.6'], div.layout.sliders[0].steps[16].args[1]);  // the slider's
+  const k = div.data.findIndex(t => t.customdata.includes(0));
+  return [div.data[k].line.color[div.data[k].customdata.indexOf(0)], div.layout.sliders[0].active];
+})()"""
+
+ACTIVE = "document.querySelector('.js-plotly-plot').layout.sliders[0].active"
+
+
+def test_a_time_range_animates_the_page_and_tiles_the_png(tmp_path, example_config,
+                                                          example_model):
+    """210:214:0.1 ms: 41 frames on one colour scale, each frame's soma colour the evaluation's
+    soma at that time; shown by the slider; the PNG of three times has three panels."""
+    from cellsweep.cells.evaluate import evaluate
+
+    run_cellsweep("shape", example_config, "--protocol", "step_pos", "--time", "210:214:0.1",
+                  "-o", tmp_path / "spike.html")
+    run_cellsweep("shape", example_config, "--protocol", "step_pos", "--time", "211",
+                  "--time", "211.6", "--time", "212.2", "-o", tmp_path / "spike.png")
+    assert (tmp_path / "spike.png").read_bytes()[:8] == PNG
+    assert (tmp_path / "spike.html").stat().st_size < 6_500_000     # frames: colours only
+    with open_page(tmp_path / "spike.html") as view:
+        assert view.errors == [] and view.requests == []
+        data = view.evaluate(ANIMATION)
+        assert not_blank(view.screenshot())
+        shown, active = view.evaluate(SHOW)
+        view.page.get_by_text("play", exact=True).click()
+        view.page.wait_for_timeout(600)
+        view.page.get_by_text("pause", exact=True).click()
+        view.page.wait_for_timeout(200)
+        paused = view.evaluate(ACTIVE)
+        view.page.wait_for_timeout(500)
+        assert view.evaluate(ACTIVE) == paused > 16       # it played on, and stopped
+        assert view.errors == []
+    t, v = evaluate(example_model, {}, traces=True).traces["step_pos"]["soma"]
+    assert data["frames"] == 41 and len(data["steps"]) == 41 and data["steps"][16] == "211.6"
+    assert data["suffix"] == " ms" and data["buttons"] == ["play", "pause"]
+    for time in (211.0, 211.6, 212.2):
+        assert data["soma"][f"{time:g}"] == np.interp(time, t, v)
+    assert (data["cmin"], data["cmax"]) == (data["lo"], data["hi"])
+    assert data["lo"] < -60 and data["hi"] > 30
+    assert shown == np.interp(211.6, t, v) and active == 16
