@@ -49,6 +49,15 @@ def colour_range(values: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
+def _projected(sv, a: int, b: int):
+    """The segments' lines in the plane of axes ``a``, ``b``, their extent and a margin."""
+    lines = [p[:, [a, b]] for p in sv.shape.points]
+    everything = np.vstack(lines)
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    span = np.maximum(high - low, 1.0)
+    return lines, low, high, span, 0.05 * span.max()
+
+
 def png_figure(sv, projection: str = "xy"):
     """``(figure, collection)``: the LineCollection holds one line per segment, its colour
     array the segments' values (masked where NaN), its widths the diameters to scale."""
@@ -60,11 +69,7 @@ def png_figure(sv, projection: str = "xy"):
     from matplotlib.colors import Normalize
 
     a, b = PROJECTIONS[projection]
-    lines = [p[:, [a, b]] for p in sv.shape.points]
-    everything = np.vstack(lines)
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    span = np.maximum(high - low, 1.0)
-    margin = 0.05 * span.max()
+    lines, low, high, span, margin = _projected(sv, a, b)
     ratio = (span[1] + 2 * margin) / (span[0] + 2 * margin)
     width, height = (7.0 / ratio + 1.8, 7.0) if ratio >= 1 else (12.0, 12.0 * ratio + 1.5)
     fig, ax = plt.subplots(figsize=(float(np.clip(width, 5.0, 14.0)),
@@ -108,11 +113,7 @@ def panels_figure(sv, projection: str = "xy"):
     from matplotlib.colors import Normalize
 
     a, b = PROJECTIONS[projection]
-    lines = [p[:, [a, b]] for p in sv.shape.points]
-    everything = np.vstack(lines)
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    span = np.maximum(high - low, 1.0)
-    margin = 0.05 * span.max()
+    lines, low, high, span, margin = _projected(sv, a, b)
     n = len(sv.times)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
