@@ -235,7 +235,11 @@ def open_store(plan: Plan, layout: St.Layout, points, extra_attrs: dict, restart
     # where the config is, relative to the output (never an absolute path), for export-model
     config_from_output = os.path.relpath(Path(plan.config_path).resolve(),
                                          output.resolve().parent)
-    extra_attrs = {**extra_attrs, **_included_texts(plan)}
+    # the free parameters' bounds (a sweep's design writes its axes' own): the prior of an
+    # export for simulation-based inference
+    bounds = {p.name: [p.low, p.high] for p in plan.model.free_parameters}
+    extra_attrs = {"parameter_bounds": json.dumps(bounds), **extra_attrs,
+                   **_included_texts(plan)}
     campaign = St.Campaign(
         config_text=plan.config_text, signature=plan.signature,
         signature_data=plan.signature_data, versions=versions(extra_versions),

@@ -227,28 +227,18 @@ def sbi_arrays(f: "St.ResultsFile") -> dict:
 
 
 def prior_bounds(f: "St.ResultsFile", theta=None) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bound of each parameter column: what the sweep recorded
-    (``parameter_bounds``: an axis's bounds, else its free parameter's), else the config's
-    ``cell.free`` bounds (an optimisation's parameters), else the range of the values."""
+    """Lower and upper bound of each parameter column: what the campaign recorded
+    (``parameter_bounds``: a sweep axis's bounds, else the free parameter's, as every kind
+    writes them), else the range of the values (files written before the attribute)."""
     import json
-
-    import yaml
 
     try:
         recorded = json.loads(f.attrs.get("parameter_bounds") or "{}")
     except ValueError:
         recorded = {}
-    try:
-        config = yaml.safe_load(f.config_text) if f.config_text else {}
-        free = ((config or {}).get("cell") or {}).get("free") or {}
-    except yaml.YAMLError:
-        free = {}
     lower, upper = [], []
     for j, name in enumerate(f.param_names):
         bounds = recorded.get(name)
-        spec = free.get(name) if isinstance(free, dict) else None
-        if bounds is None and isinstance(spec, dict) and {"low", "high"} <= set(spec):
-            bounds = [spec["low"], spec["high"]]
         if bounds is None:
             column = theta[:, j] if theta is not None else f.column("parameters")[:, j]
             column = column[np.isfinite(column)]

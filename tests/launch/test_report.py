@@ -130,6 +130,11 @@ def test_optimisation_page_has_convergence_front_and_the_best_against_targets(op
     path, text = page_of(optimisation, "--output", optimisation.parent / "out" / "opt.html")
     tables = check_in_browser(path, MAIN + ("optimisation", "response"))
     f = ResultsFile(optimisation)
+    # every kind records its free parameters' bounds: the sbi export's prior
+    from cellsweep.sweep.results import prior_bounds
+
+    lower, upper = prior_bounds(f)
+    assert (lower.tolist(), upper.tolist()) == ([0.05, 0.01], [0.125, 0.075])
     hof = f.optimisation()["hall_of_fame"]
     hall, best = tables["optimisation"][0], tables["optimisation"][1]
     assert [int(row[1]) for row in hall] == hof["eval_id"].tolist()
