@@ -139,35 +139,10 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
         result.nseg = cell.nseg_by_region()
         timings["parameters"] = time.perf_counter() - mark
         rxd = _rxd_model(cell, model, values)   # alive for the protocols and experiments
-        aside = contextlib.ExitStack()          # rxd compiles in a scratch directory
         try:
-            if rxd is not None:
-                aside.enter_context(_compiling_aside())
-            mark = time.perf_counter()
-            responses = {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
-                         for p in model.protocols}
-            timings["simulate"] = time.perf_counter() - mark
-            if traces:
-                result.traces = responses
-            bad = _non_finite(responses)
-            if bad:
-                result.status, result.message = "nan", bad
-            else:
-                mark = time.perf_counter()
-                raw = F.compute(worker.groups, responses)
-                raw.update(trace_features.compute(model.features, responses))
-                timings["features"] = time.perf_counter() - mark
-                if model.experiments:
-                    from cellsweep.cells.profile_run import run_experiments
-
-                    mark = time.perf_counter()
-                    measured, result.curves = run_experiments(cell, model, values)
-                    raw.update({k: np.asarray([v]) for k, v in measured.items()})
-                    timings["simulate"] += time.perf_counter() - mark
-                result.features, result.scores, result.missing = F.summarise(model.features, raw,
-                                                                             model.scoring)
+            with _compiling_aside() if rxd is not None else contextlib.nullcontext():
+                _simulate_and_measure(cell, model, values, rxd, worker, result, traces, timings)
         finally:
-            aside.close()
             if rxd is not None:
                 rxd.close()
         leaked = _live_sections(cell.h) - worker.section_count
@@ -187,6 +162,36 @@ def evaluate(model: S.ModelSpec, params: dict, *, traces: bool = False,
     timings["overhead"] = timings["total"] - sum(timings[k] for k in
                                                  ("build", "parameters", "simulate", "features"))
     return result
+
+
+
+def _simulate_and_measure(cell, model: S.ModelSpec, values: dict, rxd, worker, result,
+                          traces: bool, timings: dict) -> None:
+    """Every protocol, then the features (and profile experiments) into ``result``; a trace
+    that is not finite makes the status ``nan``."""
+    mark = time.perf_counter()
+    responses = {p.name: run_protocol(cell, p, values, model.simulation, rxd=rxd)
+                 for p in model.protocols}
+    timings["simulate"] = time.perf_counter() - mark
+    if traces:
+        result.traces = responses
+    bad = _non_finite(responses)
+    if bad:
+        result.status, result.message = "nan", bad
+    else:
+        mark = time.perf_counter()
+        raw = F.compute(worker.groups, responses)
+        raw.update(trace_features.compute(model.features, responses))
+        timings["features"] = time.perf_counter() - mark
+        if model.experiments:
+            from cellsweep.cells.profile_run import run_experiments
+
+            mark = time.perf_counter()
+            measured, result.curves = run_experiments(cell, model, values)
+            raw.update({k: np.asarray([v]) for k, v in measured.items()})
+            timings["simulate"] += time.perf_counter() - mark
+        result.features, result.scores, result.missing = F.summarise(model.features, raw,
+                                                                     model.scoring)
 
 
 def _compiling_aside():

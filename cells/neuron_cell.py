@@ -9,6 +9,7 @@ Ra and cm (d_lambda rule) before range variables are set, and global NEURON stat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -54,8 +55,6 @@ def distribution_function(dist: S.Distribution, overrides=None):
     """f(distance_um array, value) -> array of values along the cell; ``overrides``: coefficient
     values given as parameters (``<distribution>.<coefficient>``)."""
     if overrides:
-        import dataclasses
-
         dist = dataclasses.replace(dist, coefficients=tuple(
             (k, overrides.get(k, v)) for k, v in dist.coefficients))
     kind, c = dist.kind, dist.coefficient
@@ -111,6 +110,7 @@ class NeuronCell:
         self.base = {name: list(getattr(self.icell, name)) for name in S.BASE_REGIONS}
         self._geometry = {sec: _lambda_geometry(sec) for sec in self.base["all"]}
         self._distances_cache: dict = {}
+        self._kinds = None          # section -> built-in region, for domain_distance groups
         self.regions = {name: secs for name, secs in self.base.items()}
         for region in cell.regions:
             if region.sections:
@@ -182,10 +182,10 @@ class NeuronCell:
     def _domain_root(self, sec):
         """The first section on the way to the soma whose parent is of another type (SWC type:
         DendroTweaks' domain), from whose 0 end DendroTweaks' ``domain_distance`` is measured."""
-        kinds = getattr(self, "_kinds", None)
-        if kinds is None:
-            kinds = self._kinds = {s: name for name in ("somatic", "axonal", "basal", "apical")
-                                   for s in self.base[name]}
+        if self._kinds is None:
+            self._kinds = {s: name for name in ("somatic", "axonal", "basal", "apical")
+                           for s in self.base[name]}
+        kinds = self._kinds
         while True:
             parent = sec.parentseg()
             if parent is None or kinds.get(parent.sec) != kinds.get(sec):

@@ -115,11 +115,11 @@ def _create_synapses(h, cell, stim: S.Stimulus, nums: dict, keep: _Stimuli):
             source = keep.add(h.NetStim())
             source.start, source.interval = nums["start_ms"], nums["interval_ms"]
             source.number, source.noise = nums["number"], nums["noise"]
-        if not stim.spike_times and nums["noise"] > 0:
-            rng = keep.add(h.Random())
-            rng.Random123(int(nums["seed"]), i, 0)
-            rng.negexp(1)
-            source.noiseFromRandom(rng)
+            if nums["noise"] > 0:
+                rng = keep.add(h.Random())
+                rng.Random123(int(nums["seed"]), i, 0)
+                rng.negexp(1)
+                source.noiseFromRandom(rng)
         con = keep.add(h.NetCon(source, syn))
         con.weight[0], con.delay = nums["weight_uS"], nums["netcon_delay_ms"]
 
